@@ -1,0 +1,51 @@
+# MMODA Hub: `make run` and `make test` each set everything up from nothing, then run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Python 3.12: the pyenv shim answers only with PYENV_VERSION set; else look under pyenv root.
+PYTHON312 ?= $(shell \
+	for c in "$$(PYENV_VERSION=3.12.1 command -v python3.12 2>/dev/null)" \
+	         "$$(pyenv root 2>/dev/null)/versions/3.12.1/bin/python3.12" \
+	         "$$HOME/.pyenv/versions/3.12.1/bin/python3.12" \
+	         /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	  if [ -n "$$c" ] && PYENV_VERSION=3.12.1 "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then echo "$$c"; break; fi; \
+	done)
+
+# Where `make run` writes its products, and the demo request.
+OUT ?= products/crab-demo
+DEMO_ARGS ?= --src-name Crab --T1 2016-02-01 --T2 2016-03-01 --max-pointings 50 --E1 20 --E2 40
+
+.PHONY: help venv run test lint bench clean
+
+help:
+	@echo "make run    - set up .venv and produce an ISGRI mosaic of the Crab region in $(OUT)"
+	@echo "make test   - set up .venv and run the whole test suite"
+	@echo "make bench  - run the benchmarks (ratios measured in one run)"
+
+$(STAMP): pyproject.toml setup.py
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (tried python3.12 with PYENV_VERSION=3.12.1 and pyenv root)"; exit 1; }
+	PYENV_VERSION=3.12.1 $(PYTHON312) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[hub,test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mmoda run isgri image $(DEMO_ARGS) --out $(OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check mmoda_ext widgets tests benchmarks
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) products .pytest_cache

@@ -1,0 +1,1 @@
+"""Access policy: tiers, limits, tokens and what a caller may see."""

@@ -1,0 +1,1 @@
+"""Archive: the only code that opens archive files or calls the archive service."""

@@ -1,0 +1,116 @@
+"""``mmoda run INSTRUMENT PRODUCT [--PARAM VALUE ...]``: one request, locally, on Dask."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..access.rights import Rights
+from ..errors import ParameterError
+from ..instruments import get_instrument
+
+#: short spellings users type on a command line
+ALIASES = {"e1": "E1_keV", "e2": "E2_keV", "ra": "RA", "dec": "DEC", "t1": "T1", "t2": "T2"}
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "run",
+        help="run one product request locally (embedded Dask cluster, local archive)",
+        description="Run one product request, e.g. "
+        "`mmoda run isgri image --src-name Crab --T1 2016-02-01 --T2 2016-03-01 --E1 20 --E2 40 --out DIR`. "
+        "Every product parameter is a flag (see `mmoda instruments`).",
+    )
+    p.add_argument("instrument", help="isgri, jemx, spi_acs, antares, polar ...")
+    p.add_argument("product", help="product, with or without the instrument prefix (image = isgri_image)")
+    p.add_argument("--out", default="products", help="output folder (default: products)")
+    p.add_argument("--archive", default=None, help="archive folder (default: $MMODA_ARCHIVE or ~/.cache/mmoda/archive)")
+    p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: one per core)")
+    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler to use instead")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("params", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return p
+
+
+def parse_flags(tokens: list[str], names: list[str]) -> dict[str, str]:
+    """``--src-name Crab --E1 20`` -> ``{"src_name": "Crab", "E1_keV": "20"}``."""
+    lookup = {n.lower(): n for n in names} | {k: v for k, v in ALIASES.items() if v in names}
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            raise ParameterError(tok, tok, "flags of the form --NAME VALUE")
+        key, _, value = tok[2:].partition("=")
+        if not _:
+            if i + 1 >= len(tokens):
+                raise ParameterError(key, None, "a value after the flag")
+            value = tokens[i + 1]
+            i += 1
+        norm = key.replace("-", "_").lower()
+        if norm not in lookup:
+            raise ParameterError(key, value, "the parameters " + ", ".join(names), "Unknown flag")
+        out[lookup[norm]] = value
+        i += 1
+    return out
+
+
+def product_name(instrument, product: str) -> str:
+    if product in instrument.products:
+        return product
+    full = f"{instrument.name}_{product}"
+    if full in instrument.products:
+        return full
+    instrument.product(product)  # raises a clear error listing the products
+    return product
+
+
+def main(args) -> int:
+    from .. import engine
+    from ..archive import default_archive
+    from ..jobs.compute import DaskContext
+
+    inst = get_instrument(args.instrument)
+    product = product_name(inst, args.product)
+    names = inst.param_set(product).names() + ["T_format"]
+    raw = parse_flags(args.params, names)
+    archive = default_archive(args.archive)
+    rights = Rights.local()
+    inst, params = engine.prepare(inst.name, product, raw, rights, archive)
+
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=100, unit="%", desc=product, file=sys.stderr, bar_format="{l_bar}{bar}| {postfix}")
+
+    def on_progress(fraction: float, message: str) -> None:
+        if bar is not None:
+            bar.n = round(100 * fraction)
+            bar.set_postfix_str(message)
+            bar.refresh()
+
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    ctx = DaskContext(archive, Path(args.out), rights, on_progress, client=client, n_workers=args.workers)
+    try:
+        result = engine.run(inst.name, product, params, ctx)
+    finally:
+        ctx.close()
+        if bar is not None:
+            bar.close()
+    for msg in result.messages:
+        print(msg)
+    for prod in result.products:
+        for path in (prod.fits, prod.png):
+            if path is not None:
+                print(f"wrote {path}")
+    (Path(args.out) / "request.json").write_text(
+        json.dumps({"instrument": inst.name, "product_type": product, **params}, indent=2)
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""Jobs: ids, the durable store, and running products on Dask."""

@@ -1,0 +1,1 @@
+"""MMODA Hub ipywidgets panels."""
