@@ -68,12 +68,13 @@ def product_name(instrument, product: str) -> str:
 
 
 def main(args) -> int:
+    inst = get_instrument(args.instrument)
+    product = product_name(inst, args.product)
+
     from .. import engine
     from ..archive import default_archive
     from ..jobs.compute import DaskContext
 
-    inst = get_instrument(args.instrument)
-    product = product_name(inst, args.product)
     names = inst.param_set(product).names() + ["T_format"]
     raw = parse_flags(args.params, names)
     archive = default_archive(args.archive)

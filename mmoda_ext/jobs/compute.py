@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ class DaskContext(_BaseContext):
         threads = sum(client.nthreads().values()) or 1
         limit = self.max_in_flight or 4 * threads
         it = iter(items)
-        first = [client.submit(func, item, pure=False) for _, item in zip(range(limit), it)]
+        first = [client.submit(func, item, pure=False) for item in islice(it, limit)]
         pool = as_completed(first)
         acc, done = initial, 0
         for fut in pool:
