@@ -21,6 +21,31 @@ class Rights:
     restricted_osa: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
     email: str | None = None
+    #: groups the caller belongs to (hub groups), and whether they administer the service
+    groups: frozenset[str] = field(default_factory=frozenset)
+    admin: bool = False
+    #: one sentence telling the caller how to get larger limits (shown in every refusal)
+    how_to_get_more: str = ""
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user in ("", "anonymous")
+
+    def check_scw_count(self, n: int, parameter: str = "scw_list") -> None:
+        """Refuse a request for ``n`` science windows beyond this caller's limit.
+
+        The message says what was asked, what the limit is and how to get more.
+        """
+        if n > self.max_scw:
+            from ..errors import AccessError
+
+            raise AccessError(
+                f"You asked for {n} science windows ({parameter}), but your tier "
+                f"'{self.tier}' allows at most {self.max_scw} per request. "
+                + (self.how_to_get_more or "Split the request or ask the MMODA team for more."),
+                parameter=parameter,
+                value=n,
+            )
 
     @classmethod
     def local(cls, user: str = "local") -> Rights:
