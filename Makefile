@@ -39,7 +39,7 @@ run: $(STAMP)
 	$(BIN)/mmoda run isgri image $(DEMO_ARGS) --out $(OUT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check mmoda_ext widgets tests benchmarks
+	$(BIN)/ruff check .
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
