@@ -29,8 +29,11 @@ class _BaseContext:
         outdir: str | Path,
         rights: Rights | None = None,
         on_progress: ProgressCallback | None = None,
+        cache: Any = None,
     ) -> None:
         self.archive = archive
+        #: per-science-window provenance cache (``mmoda_ext.jobs.cache.ProvenanceCache``) or None
+        self.cache = cache
         self.outdir = Path(outdir)
         self.outdir.mkdir(parents=True, exist_ok=True)
         self.rights = rights or Rights.local()
@@ -66,8 +69,9 @@ class DaskContext(_BaseContext):
     """
 
     def __init__(self, archive, outdir, rights=None, on_progress=None, client=None,
-                 max_in_flight: int | None = None, n_workers: int | None = None) -> None:
-        super().__init__(archive, outdir, rights, on_progress)
+                 max_in_flight: int | None = None, n_workers: int | None = None,
+                 cache: Any = None) -> None:
+        super().__init__(archive, outdir, rights, on_progress, cache)
         self._client = client
         self._own_client = False
         self._n_workers = n_workers

@@ -1,0 +1,111 @@
+"""Provenance cache: per-science-window intermediate results shared by overlapping requests.
+
+A request for 100 science windows that overlaps an earlier one by 60 recomputes only 40:
+each per-window result is stored under a key that is a hash of everything it depends on
+(its provenance), never of the request it came from.
+
+The key
+-------
+:func:`cache_key` hashes, as canonical JSON (sorted keys, no whitespace), the dict::
+
+    {"instrument": "isgri", "scw": "066500220010.001", "step": "image",
+     "band": [20.0, 40.0], "osa_version": "OSA11.2", "analysis_version": "1", ...}
+
+with SHA-256; any extra keyword (pixel size, catalogue hash, ...) joins the dict. Whoever
+changes the algorithm of a step bumps its ``analysis_version``, so old entries are simply
+never asked for again. Values are dicts of numpy arrays stored as ``<root>/<k[:2]>/<k>.npz``,
+written to a temporary file and renamed, so a reader (another worker, another user's job)
+sees either nothing or a whole entry. The cache object is a path and nothing else, so it
+pickles to Dask workers; the folder must be shared by the workers (it is, on one machine).
+
+Products reach it as ``ctx.cache`` (``None`` when a context has no cache)::
+
+    def per_window(scw):
+        key = ctx.cache.key(instrument="isgri", scw=scw, step="image", band=[e1, e2],
+                            osa_version=osa, analysis_version="1")
+        return ctx.cache.get_or_compute(key, lambda: {"counts": ..., "exposure": ...})
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ProvenanceCache", "cache_key"]
+
+
+def _canonical(o: Any) -> Any:
+    if isinstance(o, dict):
+        return {str(k): _canonical(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_canonical(v) for v in o]
+    if hasattr(o, "tolist"):  # numpy scalars and arrays
+        return o.tolist()
+    return o
+
+
+def cache_key(**provenance: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``provenance`` (key order does not matter)."""
+    text = json.dumps(_canonical(provenance), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ProvenanceCache:
+    """Content-addressed on-disk store of dicts of numpy arrays (npz)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"ProvenanceCache({str(self.root)!r})"
+
+    key = staticmethod(cache_key)
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def __contains__(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def get(self, key: str) -> dict[str, np.ndarray] | None:
+        """The arrays stored under ``key``, or None (a damaged entry counts as missing)."""
+        path = self.path(key)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError):
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, arrays: dict[str, Any]) -> Path:
+        """Store ``arrays`` under ``key`` atomically; the last writer of an equal key wins."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{key}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+        os.replace(tmp, path)
+        return path
+
+    def get_or_compute(
+        self, key: str, compute: Callable[[], dict[str, Any]]
+    ) -> dict[str, np.ndarray]:
+        """The cached arrays, or ``compute()`` stored then returned."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        arrays = {k: np.asarray(v) for k, v in compute().items()}
+        self.put(key, arrays)
+        return arrays
+
+    def size(self) -> int:
+        """Number of entries (for tests and the operator)."""
+        return sum(1 for _ in self.root.glob("*/*.npz")) if self.root.exists() else 0

@@ -1,0 +1,500 @@
+"""The job manager: accept a request durably, run it in the background, never lose it.
+
+``submit`` validates (``PublicError`` before anything is stored), derives the MMODA job id,
+answers an identical request with the existing job, applies the per-hour request limit,
+commits the job to the store and only then schedules it. Jobs run in a small thread pool;
+each calls the product on a compute context (one Dask client shared by every job) whose
+progress callback writes to the store and is also where cancellation and shutdown stop a
+running product.
+
+Never lost, never twice
+-----------------------
+A worker *claims* a job (a lease renewed by a heartbeat, attempt + 1) before running it and
+finishes it with a conditional update that only the lease holder can make. ``start()``
+re-queues every unfinished job; a job whose holder died (killed process) is claimed again.
+``products.json`` is written atomically just before the job is marked done, so a job that
+completed its products before a crash is marked done without running again. Completion
+e-mails are marked due in the same transaction as the final state and claimed (recorded)
+before they are sent: at most one per job run, even across crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from traitlets import Any as AnyTrait
+from traitlets import CaselessStrEnum, Dict, Float, Instance, Integer, Set, Type, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from .. import engine
+from ..access.rights import Rights
+from ..errors import PublicError
+from ..instruments import get_instrument
+from ..instruments.base import Instrument, ProductSet
+from ..models import Job, JobStatus, write_products
+from . import ids
+from .cache import ProvenanceCache
+from .compute import DaskContext, SerialContext, local_client
+from .notify import Notifier
+from .store import LIVE_OWNERS, JobStore, RateLimited, new_owner
+
+__all__ = ["JobManager"]
+
+
+class _Interrupted(Exception):
+    """Raised from the progress callback to stop a running product (cancel or shutdown)."""
+
+
+class JobManager(LoggingConfigurable):
+    """Runs jobs in the background and keeps them in a durable store under ``root``."""
+
+    root = Unicode("mmoda-jobs", help="Folder holding jobs.sqlite, jobs/<job_id>/ and cache/").tag(config=True)
+    compute = CaselessStrEnum(
+        ["dask", "serial"], "dask", help="Where products run: a shared Dask client, or in the job's thread"
+    ).tag(config=True)
+    scheduler_address = Unicode(None, allow_none=True, help="Dask scheduler to use instead of a LocalCluster").tag(config=True)
+    n_workers = Integer(None, allow_none=True, help="Workers of the embedded LocalCluster (default: one per core)").tag(config=True)
+    client = AnyTrait(None, allow_none=True, help="An existing distributed.Client (not closed by stop())")
+    concurrency = Integer(2, help="Jobs running at once (threads driving the Dask graphs)").tag(config=True)
+    max_retries = Integer(2, help="Re-runs of a job whose product raised an unexpected error (PublicError: none)").tag(config=True)
+    max_attempts = Integer(5, help="Claims of one job, crashes included, before it is declared failed").tag(config=True)
+    retry_delay = Float(1.0, help="Seconds between a failure and its retry").tag(config=True)
+    lease_seconds = Float(60.0, help="A running job's lease; renewed every third of it").tag(config=True)
+    rescan_interval = Float(30.0, help="Seconds between looks for orphaned unfinished jobs").tag(config=True)
+    progress_interval = Float(0.5, help="Minimum seconds between progress writes of one job").tag(config=True)
+    stop_timeout = Float(10.0, help="Seconds stop() waits for running jobs to reach a stopping point").tag(config=True)
+    rate_window = Float(3600.0, help="Window of the per-user request limit (Rights.requests_per_hour)").tag(config=True)
+    archive_root = Unicode(None, allow_none=True, help="Archive folder (default: the archive package's default)").tag(config=True)
+    archive = AnyTrait(None, allow_none=True, help="An archive object (overrides archive_root)")
+    instruments = Dict(help="Instrument objects by name, overriding the registry (tests, plug-ins)")
+    admin_roles = Set({"job manager"}, help="Roles that may see every job").tag(config=True)
+    notifier_class = Type(Notifier, klass=Notifier, help="Notifier (e-mails); EmailNotifier for SMTP").tag(config=True)
+    notifier = Instance(Notifier, allow_none=True)
+
+    @default("notifier")
+    def _default_notifier(self) -> Notifier:
+        return self.notifier_class(parent=self)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.root_path = Path(self.root)
+        self.store = JobStore(self.root_path / "jobs.sqlite")
+        self.cache = ProvenanceCache(self.root_path / "cache")
+        self.notifier.store = self.store
+        self.owner = new_owner()
+        self._executor: ThreadPoolExecutor | None = None
+        self._mailer: ThreadPoolExecutor | None = None
+        self._stopping = threading.Event()
+        self._cancelled: set[str] = set()
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+        self._client_lock = threading.Lock()
+        self._dask_client: Any = None
+        self._own_client = False
+        self._heartbeat: threading.Thread | None = None
+        self._archive = self.archive
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._executor is not None and not self._stopping.is_set()
+
+    async def start(self) -> None:
+        """Start the workers and resume every unfinished job found in the store."""
+        await asyncio.get_running_loop().run_in_executor(None, self.start_sync)
+
+    async def stop(self) -> None:
+        """Stop: running products stop at their next progress report and resume on next start."""
+        await asyncio.get_running_loop().run_in_executor(None, self.stop_sync)
+
+    def start_sync(self) -> None:
+        if self._executor is not None:
+            return
+        LIVE_OWNERS.add(self.owner)
+        self._stopping.clear()
+        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mmoda-job")
+        self._mailer = ThreadPoolExecutor(1, thread_name_prefix="mmoda-mail")
+        resumed = self._queue_unfinished()
+        for job in self.store.pending_notifications():
+            self._mail(self.notifier.finished, job)
+        self._heartbeat = threading.Thread(target=self._beat, name="mmoda-jobs-heartbeat", daemon=True)
+        self._heartbeat.start()
+        self.log.info("Job manager started in %s; resumed %d unfinished job(s)", self.root_path, resumed)
+
+    def stop_sync(self) -> None:
+        if self._executor is None:
+            return
+        self._stopping.set()
+        executor, mailer = self._executor, self._mailer
+        waiter = threading.Thread(target=executor.shutdown, kwargs={"wait": True, "cancel_futures": True})
+        waiter.start()
+        waiter.join(self.stop_timeout)
+        for job_id in list(self._queued):
+            self.store.release(job_id, self.owner)
+        if mailer is not None:
+            mailer.shutdown(wait=True)
+        if self._heartbeat is not None:
+            self._heartbeat.join(5)
+        LIVE_OWNERS.discard(self.owner)
+        self._executor = self._mailer = self._heartbeat = None
+        if self._own_client and self._dask_client is not None:
+            cluster = getattr(self._dask_client, "cluster", None)
+            self._dask_client.close()
+            if cluster is not None:
+                cluster.close()
+            self._dask_client, self._own_client = None, False
+
+    def close(self) -> None:
+        self.stop_sync()
+        self.store.close()
+
+    def _queue_unfinished(self) -> int:
+        n = 0
+        for job in self.store.unfinished():
+            n += self._schedule(job.job_id)
+        return n
+
+    def _beat(self) -> None:
+        last_scan = time.monotonic()
+        while not self._stopping.wait(max(self.lease_seconds / 3, 0.05)):
+            try:
+                self.store.renew(self.owner, self.lease_seconds)
+                if time.monotonic() - last_scan > self.rescan_interval:
+                    last_scan = time.monotonic()
+                    self._queue_unfinished()
+            except Exception:  # the heartbeat must outlive a busy database
+                self.log.exception("job heartbeat failed")
+
+    def _schedule(self, job_id: str) -> bool:
+        with self._lock:
+            if self._executor is None or self._stopping.is_set() or job_id in self._queued:
+                return False
+            self._queued.add(job_id)
+            self._executor.submit(self._execute, job_id)
+            return True
+
+    def _mail(self, fn, *args: Any) -> None:
+        if self._mailer is None:
+            return
+        def call() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                self.log.exception("notification for job %s failed", getattr(args[0], "job_id", "?"))
+        self._mailer.submit(call)
+
+    # -- the door ---------------------------------------------------------------------
+
+    def instrument(self, name: str) -> Instrument:
+        return self.instruments[name] if name in self.instruments else get_instrument(name)
+
+    def get_archive(self) -> Any:
+        if self._archive is None:
+            try:
+                from ..archive import default_archive  # type: ignore[attr-defined]
+            except ImportError:
+                return None
+            self._archive = default_archive(self.archive_root)
+        return self._archive
+
+    def prepare(
+        self, instrument: str, product: str, raw: dict, rights: Rights, *, allow_unknown: bool = False
+    ) -> tuple[Instrument, dict[str, Any]]:
+        """Validate a request as the engine does (raises ``PublicError``)."""
+        if instrument not in self.instruments:
+            return engine.prepare(instrument, product, raw, rights, self.get_archive(), allow_unknown=allow_unknown)
+        inst = self.instruments[instrument]
+        archive = self.get_archive()
+        if archive is not None and "RA" in inst.param_set(product).names():
+            raw = engine.resolve_target(raw, archive)
+        params = inst.parse(product, raw, allow_unknown=allow_unknown)
+        inst.check(product, params, rights)
+        return inst, params
+
+    @staticmethod
+    def is_anonymous(rights: Rights) -> bool:
+        return rights.user in ("", "anonymous")
+
+    def submit(
+        self,
+        instrument: str,
+        product: str,
+        raw: dict,
+        rights: Rights,
+        *,
+        query_type: str = "Real",
+        allow_unknown: bool = False,
+        session_id: str | None = None,
+    ) -> Job:
+        """Accept a request; the returned job is durably stored (or is the identical earlier one)."""
+        inst, params = self.prepare(instrument, product, raw, rights, allow_unknown=allow_unknown)
+        anonymous = self.is_anonymous(rights)
+        user = "anonymous" if anonymous else rights.user
+        hashed = {**params, "instrument": inst.name, "product_type": product, "query_type": query_type}
+        jid = ids.job_id(hashed, None if anonymous else rights.user)
+        existing = self.store.get(jid)
+        rerun_done = existing is not None and existing.status is JobStatus.DONE and not self._products_ok(existing)
+        job = Job(
+            job_id=jid, user=user, email=rights.email, instrument=inst.name, product=product,
+            params=hashed, outdir=self.root_path / "jobs" / jid, query_type=query_type,
+            session_id=session_id,
+        )
+        rate_key = user if not anonymous else f"anonymous:{session_id or ''}"
+        try:
+            job, created = self.store.submit(
+                job, rights, rate_key=rate_key, rate_limit=rights.requests_per_hour,
+                rerun_done=rerun_done, window=self.rate_window,
+            )
+        except RateLimited as err:
+            wait_min = max(1, math.ceil((err.oldest + self.rate_window - time.time()) / 60))
+            raise PublicError(
+                f"Too many requests: {err.count} new requests in the last hour, and your tier "
+                f"'{rights.tier}' allows {rights.requests_per_hour} per hour. Repeating an earlier "
+                f"request is free; for a new one, try again in {wait_min} minute(s). "
+                + (getattr(rights, "how_to_get_more", "") or "Log in, or ask the team for a higher tier (e.g. hpc) to get more."),
+                parameter="requests_per_hour", value=rights.requests_per_hour, status=429,
+            ) from None
+        if created:
+            self.log.info("job %s accepted: %s %s for %s", jid, inst.name, product, user)
+            self._mail(self.notifier.submitted, job)
+            self._schedule(jid)
+        return job
+
+    def _products_ok(self, job: Job) -> bool:
+        try:
+            job.products()
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def _may_see(self, job: Job, rights: Rights) -> bool:
+        if getattr(rights, "admin", False) or self.admin_roles & set(rights.roles):
+            return True
+        if self.is_anonymous(rights):
+            return job.user == "anonymous"  # the job id is the capability, as in MMODA
+        return job.user == rights.user
+
+    def get(self, job_id: str, rights: Rights) -> Job:
+        """The caller's job; 404 for an unknown job and for anyone else's (no hint it exists)."""
+        job = self.store.get(job_id)
+        if job is None or not self._may_see(job, rights):
+            raise PublicError(
+                f"There is no job {job_id!r} of yours. Check the job id, or submit the request again.",
+                parameter="job_id", value=job_id, status=404,
+            )
+        return job
+
+    def list(self, rights: Rights, session_id: str | None = None) -> list[Job]:
+        """The caller's jobs, newest first (anonymous callers: only those of their session)."""
+        if self.is_anonymous(rights):
+            return self.store.list_user("anonymous", session_id) if session_id else []
+        return self.store.list_user(rights.user, session_id)
+
+    def cancel(self, job_id: str, rights: Rights) -> Job:
+        """Cancel the caller's unfinished job (a finished one is returned as it is)."""
+        job = self.get(job_id, rights)
+        if job.status.finished:
+            return job
+        self._cancelled.add(job_id)
+        self.store.finish(job_id, None, JobStatus.CANCELLED, error="The job was cancelled at the user's request.")
+        return self.get(job_id, rights)
+
+    def products(self, job_id: str, rights: Rights) -> ProductSet:
+        """The products of the caller's finished job (files under ``job.outdir``)."""
+        job = self.get(job_id, rights)
+        if job.status is not JobStatus.DONE:
+            raise PublicError(
+                f"Job {job_id} is {job.status.value}; products exist once it is done"
+                + (f" ({job.error})" if job.error else "."),
+                parameter="job_id", value=job_id, status=409,
+            )
+        return job.products()
+
+    def wait(self, job_id: str, timeout: float = 60.0, poll: float = 0.05) -> Job:
+        """Block until the job is finished (tests, CLI); raises ``TimeoutError``."""
+        end = time.monotonic() + timeout
+        while True:
+            job = self.store.get(job_id)
+            if job is None:
+                raise KeyError(job_id)
+            if job.status.finished:
+                return job
+            if time.monotonic() > end:
+                raise TimeoutError(f"job {job_id} still {job.status.value} after {timeout} s")
+            time.sleep(poll)
+
+    def wait_mail(self, timeout: float = 10.0) -> None:
+        """Block until the notifications queued so far were handled (tests)."""
+        if self._mailer is not None:
+            self._mailer.submit(lambda: None).result(timeout)
+
+    # -- banner and feedback ----------------------------------------------------------
+
+    def publish_banner(self, text: str, kind: str = "news", expires: Any = None) -> dict:
+        """Show ``text`` to every user (``kind`` news or issue) until ``expires`` (unix time,
+        datetime or astropy Time; None: until removed)."""
+        if kind not in ("news", "issue"):
+            raise PublicError(f"Banner kind {kind!r} is not allowed. Allowed: news, issue.", "kind", kind)
+        if expires is not None and not isinstance(expires, (int, float)):
+            expires = expires.timestamp() if isinstance(expires, datetime) else float(expires.unix)
+        return self.store.add_banner(text, kind, expires)
+
+    def banners(self) -> list[dict]:
+        """Banners not yet expired, newest first."""
+        return self.store.banners()
+
+    def remove_banner(self, banner_id: int) -> bool:
+        return self.store.remove_banner(banner_id)
+
+    def add_feedback(self, job_id: str, message: str, author: str) -> dict:
+        """Attach an operator's feedback to a job and e-mail it to the job's owner."""
+        job = self.store.get(job_id)
+        if job is None:
+            raise PublicError(f"There is no job {job_id!r}.", parameter="job_id", value=job_id, status=404)
+        entry = self.store.add_feedback(job_id, message, author)
+        job.feedback = self.store.feedback(job_id)
+        if self._mailer is not None:
+            self._mail(self.notifier.feedback, job, entry)
+        else:
+            self.notifier.feedback(job, entry)
+        return entry
+
+    # -- running ----------------------------------------------------------------------
+
+    def dask_client(self) -> Any:
+        """The one Dask client every job shares (created on first use)."""
+        with self._client_lock:
+            if self._dask_client is None:
+                if self.client is not None:
+                    self._dask_client = self.client
+                elif self.scheduler_address:
+                    from distributed import Client
+
+                    self._dask_client, self._own_client = Client(self.scheduler_address), True
+                else:
+                    self._dask_client, self._own_client = local_client(self.n_workers), True
+            return self._dask_client
+
+    def _context(self, job: Job, rights: Rights, on_progress) -> Any:
+        if self.compute == "serial":
+            return SerialContext(self.get_archive(), job.outdir, rights, on_progress, cache=self.cache)
+        return DaskContext(
+            self.get_archive(), job.outdir, rights, on_progress, client=self.dask_client(), cache=self.cache
+        )
+
+    def _execute(self, job_id: str) -> None:
+        try:
+            self._execute_claimed(job_id)
+        except Exception:
+            self.log.exception("job %s: unexpected error in the job manager", job_id)
+        finally:
+            with self._lock:
+                self._queued.discard(job_id)
+
+    def _execute_claimed(self, job_id: str) -> None:
+        if self._stopping.is_set():
+            return
+        job = self.store.claim(job_id, self.owner, self.lease_seconds)
+        if job is None:
+            return  # finished meanwhile, or another live manager runs it
+        if self._products_ok(job):
+            # a previous attempt wrote its products, then the process died: do not run again
+            self._finish_done(job, "products found from an interrupted attempt")
+            return
+        if job.attempts > self.max_attempts:
+            self.store.finish(
+                job_id, self.owner, JobStatus.FAILED,
+                error=f"The job was interrupted {job.attempts - 1} times (server restarts) and was "
+                "given up. Please submit it again; if this repeats, tell the team the job id.",
+            )
+            return
+        if job.attempts > 1:
+            self.store.add_message(job_id, f"resumed (attempt {job.attempts})")
+        rights = self.store.rights(job_id)
+        inst = self.instrument(job.instrument)
+        params = {k: v for k, v in job.params.items() if k not in ("instrument", "product_type", "query_type")}
+        for retry in range(self.max_retries + 1):
+            if job_id in self._cancelled:
+                return
+            shutil.rmtree(job.outdir, ignore_errors=True)
+            ctx = self._context(job, rights, self._progress_callback(job_id))
+            try:
+                result = self._run_product(inst, job.product, params, ctx)
+                write_products(result, job.outdir)
+            except _Interrupted:
+                if self._stopping.is_set():
+                    self.store.release(job_id, self.owner, "interrupted by a server stop; will resume")
+                return
+            except PublicError as err:
+                self.store.finish(
+                    job_id, self.owner, JobStatus.FAILED, error=err.message,
+                    notify=self._completion_due(job, JobStatus.FAILED),
+                )
+                self._mail_if_due(job_id)
+                return
+            except Exception as err:
+                self.log.exception("job %s: attempt %d failed", job_id, retry + 1)
+                if retry < self.max_retries:
+                    self.store.add_message(job_id, f"attempt {retry + 1} failed ({type(err).__name__}); retrying")
+                    if self._stopping.wait(self.retry_delay):
+                        self.store.release(job_id, self.owner, "interrupted by a server stop; will resume")
+                        return
+                    continue
+                self.store.finish(
+                    job_id, self.owner, JobStatus.FAILED,
+                    error=f"The analysis failed after {retry + 1} attempt(s) because of an internal "
+                    f"error ({type(err).__name__}). The team can see the details; please tell them "
+                    f"the job id {job_id}.",
+                    notify=self._completion_due(job, JobStatus.FAILED),
+                )
+                self._mail_if_due(job_id)
+                return
+            finally:
+                close = getattr(ctx, "close", None)
+                if close is not None:
+                    close()
+            self._finish_done(job, None, result.messages)
+            return
+
+    def _run_product(self, inst: Instrument, product: str, params: dict, ctx: Any) -> ProductSet:
+        if inst.name in self.instruments:
+            return inst.run(product, params, ctx)
+        return engine.run(inst.name, product, params, ctx)
+
+    def _finish_done(self, job: Job, note: str | None, messages: list[str] = ()) -> None:
+        msgs = list(messages) + ([note] if note else [])
+        if self.store.finish(job.job_id, self.owner, JobStatus.DONE, messages=msgs, notify=self._completion_due(job, JobStatus.DONE)):
+            self.log.info("job %s done", job.job_id)
+            self._mail_if_due(job.job_id)
+
+    def _completion_due(self, job: Job, status: JobStatus) -> bool:
+        return self.notifier.completion_due(job, status, time.time())
+
+    def _mail_if_due(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job is not None:
+            self._mail(self.notifier.finished, job)
+
+    def _progress_callback(self, job_id: str):
+        last = [0.0]
+
+        def on_progress(fraction: float, message: str) -> None:
+            if self._stopping.is_set() or job_id in self._cancelled:
+                raise _Interrupted(job_id)
+            now = time.monotonic()
+            if fraction < 1.0 and now - last[0] < self.progress_interval:
+                return
+            last[0] = now
+            if not self.store.set_progress(job_id, self.owner, fraction, message):
+                raise _Interrupted(job_id)  # cancelled, or no longer ours
+
+        return on_progress

@@ -1,0 +1,491 @@
+"""The durable job store: SQLite in WAL mode, one file per job root.
+
+A job row is committed (``synchronous=FULL``) before the job is acknowledged, so an accepted
+job survives a crash. Every state change is a conditional ``UPDATE`` (a finished job is never
+touched again; only the lease holder may finish a running job), which makes resuming after a
+crash safe even when two managers share one store. Side effects that must happen at most once
+(e-mails) are recorded in ``events`` *before* they happen.
+
+Schema (``meta.schema_version`` = :data:`SCHEMA_VERSION`):
+
+``jobs``      one row per job id: request, owner, state, progress, attempts, lease
+``events``    (job_id, generation, kind) claimed once: e-mails sent, ...
+``requests``  (user, time) of every new run, for the per-hour request limit
+``feedback``  operator messages attached to jobs
+``banners``   news / current issues shown to every user, with an optional expiry
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from ..access.rights import Rights
+from ..models import UNFINISHED, Job, JobStatus
+
+__all__ = ["JobStore", "SCHEMA_VERSION", "RateLimited", "lease_owner_alive", "new_owner"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    email TEXT,
+    instrument TEXT NOT NULL,
+    product TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    messages TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    outdir TEXT NOT NULL,
+    query_type TEXT NOT NULL DEFAULT 'Real',
+    session_id TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    generation INTEGER NOT NULL DEFAULT 0,
+    rights TEXT NOT NULL DEFAULT '{}',
+    lease_owner TEXT,
+    lease_until REAL,
+    notify_pending INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs (user, created);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS events (
+    job_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (job_id, generation, kind)
+);
+CREATE TABLE IF NOT EXISTS requests (user TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS requests_user ON requests (user, created);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    author TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_job ON feedback (job_id);
+CREATE TABLE IF NOT EXISTS banners (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL
+);
+"""
+
+#: columns a Job is built from
+_JOB_COLS = (
+    "job_id, user, email, instrument, product, params, status, progress, message, messages, "
+    "error, created, updated, started, finished, outdir, query_type, session_id, attempts, "
+    "generation"
+)
+
+
+class RateLimited(Exception):
+    """Raised inside :meth:`JobStore.submit` when the user's hourly limit is reached."""
+
+    def __init__(self, count: int, oldest: float) -> None:
+        super().__init__(count)
+        self.count = count
+        self.oldest = oldest
+
+
+def rights_to_json(rights: Rights) -> str:
+    """The caller's rights, kept with the job so that a resumed job runs with them."""
+    d = {k: sorted(v) if isinstance(v, (set, frozenset)) else v for k, v in asdict(rights).items()}
+    return json.dumps(d)
+
+
+def rights_from_json(text: str) -> Rights:
+    """Inverse of :func:`rights_to_json`, tolerant of fields added or removed since."""
+    d = json.loads(text or "{}")
+    out: dict[str, Any] = {}
+    for f in fields(Rights):
+        if f.name in d:
+            v = d[f.name]
+            out[f.name] = frozenset(v) if isinstance(v, list) else v
+    return Rights(**out)
+
+
+#: lease owners (job managers) alive in this process
+LIVE_OWNERS: set[str] = set()
+
+
+def new_owner() -> str:
+    """A lease-owner name ``host:pid:nonce`` for one job manager, registered as alive."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+    LIVE_OWNERS.add(owner)
+    return owner
+
+
+def lease_owner_alive(owner: str | None) -> bool:
+    """Whether the job manager named by a lease owner ``host:pid:nonce`` may still be running.
+
+    Only a process on this host can be checked; others are assumed alive until their
+    lease expires. In this process, a stopped manager is dead.
+    """
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        pid = int(rest.split(":")[0])
+        if pid == os.getpid():
+            return owner in LIVE_OWNERS
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    return Job(
+        job_id=row["job_id"],
+        user=row["user"],
+        email=row["email"],
+        instrument=row["instrument"],
+        product=row["product"],
+        params=json.loads(row["params"]),
+        status=JobStatus(row["status"]),
+        progress=row["progress"],
+        message=row["message"],
+        messages=json.loads(row["messages"]),
+        error=row["error"],
+        created=row["created"],
+        updated=row["updated"],
+        started=row["started"],
+        finished=row["finished"],
+        outdir=Path(row["outdir"]),
+        query_type=row["query_type"],
+        session_id=row["session_id"],
+        attempts=row["attempts"],
+        generation=row["generation"],
+    )
+
+
+class JobStore:
+    """Jobs, events, feedback and banners in one SQLite file (WAL, durable commits).
+
+    One connection per store object, guarded by a lock; several processes may open the
+    same file (a busy timeout makes writers wait for each other).
+    """
+
+    def __init__(self, path: str | Path, busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        with self.transaction() as db:
+            for stmt in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(stmt)
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has job-store schema {row[0]}, newer than this code ({SCHEMA_VERSION})"
+                )
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: one writer at a time, all or nothing."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._query("SELECT value FROM meta WHERE key='schema_version'")[0][0])
+
+    @property
+    def journal_mode(self) -> str:
+        return self._query("PRAGMA journal_mode")[0][0]
+
+    # -- jobs -------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        rows = self._query(f"SELECT {_JOB_COLS} FROM jobs WHERE job_id=?", (job_id,))
+        if not rows:
+            return None
+        job = _row_to_job(rows[0])
+        job.feedback = self.feedback(job_id)
+        return job
+
+    def rights(self, job_id: str) -> Rights:
+        rows = self._query("SELECT rights FROM jobs WHERE job_id=?", (job_id,))
+        return rights_from_json(rows[0][0]) if rows else Rights()
+
+    def list_user(self, user: str, session_id: str | None = None) -> list[Job]:
+        sql = f"SELECT {_JOB_COLS} FROM jobs WHERE user=?"
+        args: tuple = (user,)
+        if session_id is not None:
+            sql += " AND session_id=?"
+            args += (session_id,)
+        return [_row_to_job(r) for r in self._query(sql + " ORDER BY created DESC", args)]
+
+    def unfinished(self) -> list[Job]:
+        rows = self._query(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE status IN (?, ?) ORDER BY created", UNFINISHED
+        )
+        return [_row_to_job(r) for r in rows]
+
+    def submit(
+        self,
+        job: Job,
+        rights: Rights,
+        *,
+        rate_key: str,
+        rate_limit: int | None,
+        rerun_done: bool = False,
+        window: float = 3600.0,
+    ) -> tuple[Job, bool]:
+        """Store a new run of ``job`` unless an equivalent one exists; commit before returning.
+
+        Returns ``(job, created)``. An unfinished job with the same id (or a done one, unless
+        ``rerun_done``) is returned as it is. A failed or cancelled one is replaced by a new
+        run (``generation`` + 1). Raises :class:`RateLimited` when ``rate_key`` already made
+        ``rate_limit`` new runs within ``window`` seconds.
+        """
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute(
+                f"SELECT {_JOB_COLS} FROM jobs WHERE job_id=?", (job.job_id,)
+            ).fetchone()
+            if row is not None:
+                old = _row_to_job(row)
+                if old.status.value in UNFINISHED or (old.status is JobStatus.DONE and not rerun_done):
+                    return old, False
+                generation = old.generation + 1
+            else:
+                generation = 0
+            if rate_limit is not None:
+                count, oldest = db.execute(
+                    "SELECT COUNT(*), MIN(created) FROM requests WHERE user=? AND created>?",
+                    (rate_key, now - window),
+                ).fetchone()
+                if count >= rate_limit:
+                    raise RateLimited(count, oldest)
+            db.execute("DELETE FROM requests WHERE created<?", (now - 2 * window,))
+            db.execute("INSERT INTO requests (user, created) VALUES (?, ?)", (rate_key, now))
+            db.execute("DELETE FROM jobs WHERE job_id=?", (job.job_id,))
+            db.execute(
+                "INSERT INTO jobs (job_id, user, email, instrument, product, params, status, progress,"
+                " message, messages, created, updated, outdir, query_type, session_id, attempts,"
+                " generation, rights) VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?,?,?,0,?,?)",
+                (
+                    job.job_id, job.user, job.email, job.instrument, job.product,
+                    json.dumps(job.params), JobStatus.SUBMITTED.value, "submitted",
+                    json.dumps(job.messages), now, now, str(job.outdir), job.query_type,
+                    job.session_id, generation, rights_to_json(rights),
+                ),
+            )
+        stored = self.get(job.job_id)
+        assert stored is not None
+        return stored, True
+
+    def claim(self, job_id: str, owner: str, lease: float) -> Job | None:
+        """Take the lease of an unfinished job (attempt + 1); None if finished or held by a live owner."""
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT status, lease_owner, lease_until FROM jobs WHERE job_id=?", (job_id,)
+            ).fetchone()
+            if row is None or row["status"] not in UNFINISHED:
+                return None
+            holder = row["lease_owner"]
+            if holder and holder != owner and (row["lease_until"] or 0) > now and lease_owner_alive(holder):
+                return None
+            db.execute(
+                "UPDATE jobs SET lease_owner=?, lease_until=?, attempts=attempts+1,"
+                " started=COALESCE(started, ?), updated=? WHERE job_id=?",
+                (owner, now + lease, now, now, job_id),
+            )
+        return self.get(job_id)
+
+    def renew(self, owner: str, lease: float) -> int:
+        """Extend every lease ``owner`` holds on unfinished jobs (heartbeat)."""
+        now = time.time()
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE jobs SET lease_until=? WHERE lease_owner=? AND status IN (?, ?)",
+                (now + lease, owner, *UNFINISHED),
+            )
+            return cur.rowcount
+
+    def release(self, job_id: str, owner: str, message: str | None = None) -> None:
+        """Give a job's lease back (stop, retry): it stays unfinished and resumes later."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET lease_owner=NULL, lease_until=NULL, updated=? WHERE job_id=? AND lease_owner=?",
+                (time.time(), job_id, owner),
+            )
+            if message:
+                self._append_message(db, job_id, message)
+
+    def set_progress(self, job_id: str, owner: str | None, fraction: float, message: str = "") -> bool:
+        """Record progress of a running job; False if the job is no longer ours to run (cancelled)."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE jobs SET status=?, progress=?, message=?, updated=? WHERE job_id=?"
+                " AND status IN (?, ?) AND (lease_owner IS ? OR ? IS NULL)",
+                (JobStatus.PROGRESS.value, fraction, message, time.time(), job_id, *UNFINISHED, owner, owner),
+            )
+            return cur.rowcount == 1
+
+    def add_message(self, job_id: str, message: str) -> None:
+        with self.transaction() as db:
+            self._append_message(db, job_id, message)
+
+    @staticmethod
+    def _append_message(db: sqlite3.Connection, job_id: str, message: str, keep: int = 100) -> None:
+        row = db.execute("SELECT messages FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        if row is None:
+            return
+        messages = (json.loads(row[0]) + [message])[-keep:]
+        db.execute("UPDATE jobs SET messages=?, updated=? WHERE job_id=?", (json.dumps(messages), time.time(), job_id))
+
+    def finish(
+        self,
+        job_id: str,
+        owner: str | None,
+        status: JobStatus,
+        *,
+        error: str | None = None,
+        messages: list[str] = (),
+        notify: bool = False,
+    ) -> bool:
+        """Move an unfinished job to a final state, once. ``owner`` None ignores the lease
+        (cancellation). ``notify`` marks a completion e-mail as due (sent after commit)."""
+        now = time.time()
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE jobs SET status=?, error=?, finished=?, updated=?, lease_owner=NULL,"
+                " lease_until=NULL, notify_pending=?, progress=CASE WHEN ?='done' THEN 1.0 ELSE progress END"
+                " WHERE job_id=? AND status IN (?, ?) AND (lease_owner IS ? OR ? IS NULL)",
+                (status.value, error, now, now, int(notify), status.value, job_id, *UNFINISHED, owner, owner),
+            )
+            if cur.rowcount != 1:
+                return False
+            for m in messages:
+                self._append_message(db, job_id, m)
+            return True
+
+    def pending_notifications(self) -> list[Job]:
+        rows = self._query(f"SELECT {_JOB_COLS} FROM jobs WHERE notify_pending=1")
+        return [_row_to_job(r) for r in rows]
+
+    # -- events (at most once) --------------------------------------------------------
+
+    def claim_event(self, job_id: str, generation: int, kind: str) -> bool:
+        """Record that ``kind`` happens for this run of the job; False if it already did.
+
+        Also clears the job's pending-notification mark for completion events.
+        """
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO events (job_id, generation, kind, created) VALUES (?,?,?,?)",
+                (job_id, generation, kind, time.time()),
+            )
+            if kind in ("done", "failed", "cancelled"):
+                db.execute("UPDATE jobs SET notify_pending=0 WHERE job_id=?", (job_id,))
+            return cur.rowcount == 1
+
+    def clear_pending(self, job_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET notify_pending=0 WHERE job_id=?", (job_id,))
+
+    def last_event(self, job_id: str, kind: str) -> float | None:
+        rows = self._query("SELECT MAX(created) FROM events WHERE job_id=? AND kind=?", (job_id, kind))
+        return rows[0][0]
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT generation, kind, created FROM events WHERE job_id=? ORDER BY created", (job_id,)
+        )
+        return [dict(r) for r in rows]
+
+    # -- feedback ---------------------------------------------------------------------
+
+    def add_feedback(self, job_id: str, message: str, author: str) -> dict[str, Any]:
+        now = time.time()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO feedback (job_id, author, message, created) VALUES (?,?,?,?)",
+                (job_id, author, message, now),
+            )
+            fid = cur.lastrowid
+        return {"id": fid, "job_id": job_id, "author": author, "message": message, "created": now}
+
+    def feedback(self, job_id: str) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT id, job_id, author, message, created FROM feedback WHERE job_id=? ORDER BY id", (job_id,)
+        )
+        return [dict(r) for r in rows]
+
+    # -- banners ----------------------------------------------------------------------
+
+    def add_banner(self, text: str, kind: str, expires: float | None) -> dict[str, Any]:
+        now = time.time()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO banners (kind, text, created, expires) VALUES (?,?,?,?)", (kind, text, now, expires)
+            )
+            bid = cur.lastrowid
+        return {"id": bid, "kind": kind, "text": text, "created": now, "expires": expires}
+
+    def banners(self, now: float | None = None) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        rows = self._query(
+            "SELECT id, kind, text, created, expires FROM banners WHERE expires IS NULL OR expires>?"
+            " ORDER BY id DESC",
+            (now,),
+        )
+        return [dict(r) for r in rows]
+
+    def remove_banner(self, banner_id: int) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM banners WHERE id=?", (banner_id,)).rowcount == 1
