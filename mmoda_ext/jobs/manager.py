@@ -421,7 +421,9 @@ class JobManager(LoggingConfigurable):
             self.store.add_message(job_id, f"resumed (attempt {job.attempts})")
         rights = self.store.rights(job_id)
         inst = self.instrument(job.instrument)
-        params = {k: v for k, v in job.params.items() if k not in ("instrument", "product_type", "query_type")}
+        # request keys that are not parameters; a product may declare query_type (MMODA's empty*)
+        drop = {"instrument", "product_type", "query_type"} - set(inst.param_set(job.product).names())
+        params = {k: v for k, v in job.params.items() if k not in drop}
         for retry in range(self.max_retries + 1):
             if job_id in self._cancelled:
                 return
