@@ -1,0 +1,87 @@
+"""PNG previews for light curves and upper-limit spectra (SPI-ACS, POLAR, ANTARES).
+
+Rendered with matplotlib's Agg canvas directly (no pyplot state), so it is safe in worker
+threads and processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["plot_light_curve", "plot_upper_limits"]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_light_curve(
+    path: Path,
+    time: np.ndarray,
+    rate: np.ndarray,
+    error: np.ndarray,
+    *,
+    title: str,
+    xlabel: str = "Time (s)",
+    ylabel: str = "Rate (cts/s)",
+    background: np.ndarray | None = None,
+    marks: Sequence[tuple[float, str]] = (),
+    span: tuple[float, float] | None = None,
+    subtitle: str = "",
+) -> Path:
+    """Rate against time with error bars, an optional background curve and labelled markers."""
+    fig = Figure(figsize=(8.0, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    if time.size > 2000:  # error bars of thousands of points are a grey smear: draw a band
+        ax.fill_between(time, rate - error, rate + error, step="mid", color="C0", alpha=0.3, lw=0)
+        ax.step(time, rate, where="mid", color="C0", lw=0.7, label="data")
+    else:
+        ax.errorbar(time, rate, yerr=error, fmt=".", ms=3, color="C0", ecolor="0.6", elinewidth=0.8, label="data")
+    if background is not None:
+        ax.plot(time, background, color="C1", lw=1.2, label="background fit")
+    if span is not None:
+        ax.axvspan(span[0], span[1], color="C3", alpha=0.12, label="burst (T90)")
+    for t, label in marks:
+        ax.axvline(t, color="C3", lw=0.8, ls="--")
+        ax.annotate(label, (t, 0.97), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right",
+                    fontsize=8, color="C3")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    if background is not None or span is not None:
+        ax.legend(loc="upper right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_upper_limits(
+    path: Path,
+    energy: np.ndarray,
+    e2flux: np.ndarray,
+    *,
+    title: str,
+    index: np.ndarray | None = None,
+    norm: np.ndarray | None = None,
+) -> Path:
+    """Log-log E² flux upper-limit envelope, with the per-index power laws faintly behind it."""
+    fig = Figure(figsize=(7.0, 4.6))
+    ax = fig.add_subplot(1, 1, 1)
+    if index is not None and norm is not None:
+        for g, n in zip(index[::7], norm[::7], strict=False):
+            ax.loglog(energy, n * energy ** (2.0 - g), color="0.75", lw=0.7)
+    ax.loglog(energy, e2flux, color="C3", lw=2.0, label="90% CL upper limit (envelope)")
+    ax.set_xlabel("E (GeV)")
+    ax.set_ylabel(r"$E^2\,\Phi_{UL}$ (GeV cm$^{-2}$ s$^{-1}$)")
+    ax.set_title(title, fontsize=10)
+    ax.set_ylim(np.min(e2flux) / 10.0, np.max(e2flux) * 3.0)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper right", fontsize=8)
+    return _save(fig, path)
