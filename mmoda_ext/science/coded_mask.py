@@ -14,13 +14,17 @@ counts up to a scale):
 Everything except ``G± ⋆ gD`` depends only on (W, U): it is computed once per maps and
 cached (:func:`decoder_for`), so a window costs one forward and two inverse rFFTs.
 This is OSA's "efficiency-weighted" form (weights W on the corrected shadowgram D/W).
+
+The instrument comes in as a :class:`MaskOptics` (decoding arrays, detector shape, rate
+normaliser, optional collimator transmission on the sky grid); the default is ISGRI
+(:func:`isgri_optics`), JEM-X passes its own (``science/jemx.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -28,7 +32,8 @@ from scipy import fft
 
 from . import ibis
 
-__all__ = ["Decoder", "DecodedImage", "decoder_for", "correlate_floor", "FFT_SHAPE"]
+__all__ = ["Decoder", "DecodedImage", "MaskOptics", "decoder_for", "isgri_optics", "correlate_floor",
+           "FFT_SHAPE"]
 
 FFT_SHAPE = (375, 375)  # next fast length >= 367, 363
 _PLACE = (ibis.SKY_SHAPE[0] - ibis.DECODE_N, ibis.SKY_SHAPE[1] - ibis.DECODE_N)  # (133, 129)
@@ -36,28 +41,81 @@ _PLACE = (ibis.SKY_SHAPE[0] - ibis.DECODE_N, ibis.SKY_SHAPE[1] - ibis.DECODE_N) 
 MIN_CODING = 0.02
 
 
-def _rfft(x: np.ndarray) -> np.ndarray:
-    return fft.rfft2(x, s=FFT_SHAPE, workers=1)
+@dataclass(eq=False)
+class MaskOptics:
+    """What the decoder needs of a coded-mask instrument (all on the detector pixel pitch).
+
+    ``open``/``support``: the mask resampled on the pixel grid (closed part = support − open),
+    such that ``open[i + offset + k]`` is the PIF at detector pixel ``i`` of a source at
+    integer sky shift ``k``; ``perfect``: detector-shaped map of an ideal detector (sets the
+    coding reference); ``n_on_axis``: the rate normaliser (pixel counts = T·R·PIF·eff/N);
+    ``transmission``: optional sky-shaped factor on the response (e.g. a collimator).
+    """
+
+    name: str
+    open: np.ndarray
+    support: np.ndarray
+    det_shape: tuple[int, int]
+    n_on_axis: float
+    perfect: np.ndarray
+    fft_shape: tuple[int, int] | None = None
+    transmission: np.ndarray | None = None
+    _ffts: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.fft_shape is None:
+            self.fft_shape = tuple(fft.next_fast_len(n, real=True) for n in self.sky_shape)
+
+    @property
+    def sky_shape(self) -> tuple[int, int]:
+        return (self.det_shape[0] + self.open.shape[0] - 1, self.det_shape[1] + self.open.shape[1] - 1)
+
+    @property
+    def place(self) -> tuple[int, int]:
+        return (self.sky_shape[0] - self.open.shape[0], self.sky_shape[1] - self.open.shape[1])
+
+    @property
+    def sky_centre(self) -> tuple[int, int]:
+        return (
+            self.det_shape[0] - 1 + (self.open.shape[0] - self.det_shape[0]) // 2,
+            self.det_shape[1] - 1 + (self.open.shape[1] - self.det_shape[1]) // 2,
+        )
 
 
 @cache
-def _mask_ffts(dtype: str = "complex64") -> dict[str, np.ndarray]:
-    """FFTs of the resampled mask parts, placed so that the output is the sky image."""
+def isgri_optics() -> MaskOptics:
     m_open, support = ibis.decoding_arrays()
+    return MaskOptics("isgri", m_open, support, ibis.DET_SHAPE, ibis.N_ON_AXIS,
+                      (ibis.module_map() >= 0).astype(float), fft_shape=FFT_SHAPE)
+
+
+def _rfft(x: np.ndarray, optics: MaskOptics | None = None) -> np.ndarray:
+    return fft.rfft2(x, s=(optics or isgri_optics()).fft_shape, workers=1)
+
+
+def _mask_ffts(dtype: str = "complex64", optics: MaskOptics | None = None) -> dict[str, np.ndarray]:
+    """FFTs of the resampled mask parts, placed so that the output is the sky image."""
+    o = optics or isgri_optics()
+    if dtype in o._ffts:
+        return o._ffts[dtype]
+    m_open, support = o.open, o.support
     closed = support - m_open
+    (py, px), (ny, nx) = o.place, m_open.shape
     out = {}
     for name, arr in {
         "p": m_open, "m": closed, "pp": m_open**2, "pm": m_open * closed, "mm": closed**2
     }.items():
-        pad = np.zeros(FFT_SHAPE)
-        pad[_PLACE[0] : _PLACE[0] + ibis.DECODE_N, _PLACE[1] : _PLACE[1] + ibis.DECODE_N] = arr
+        pad = np.zeros(o.fft_shape)
+        pad[py : py + ny, px : px + nx] = arr
         out[name] = fft.rfft2(pad, workers=1).astype(dtype)
+    o._ffts[dtype] = out
     return out
 
 
-def _corr(x_hat_conj: np.ndarray, g_hat: np.ndarray) -> np.ndarray:
-    out = fft.irfft2(x_hat_conj * g_hat, s=FFT_SHAPE, workers=1)
-    return out[: ibis.SKY_SHAPE[0], : ibis.SKY_SHAPE[1]]
+def _corr(x_hat_conj: np.ndarray, g_hat: np.ndarray, optics: MaskOptics | None = None) -> np.ndarray:
+    o = optics or isgri_optics()
+    out = fft.irfft2(x_hat_conj * g_hat, s=o.fft_shape, workers=1)
+    return out[: o.sky_shape[0], : o.sky_shape[1]]
 
 
 @dataclass
@@ -77,22 +135,28 @@ class DecodedImage:
 class Decoder:
     """Balanced decoding operator for one (efficiency, background-shape) pair of maps."""
 
-    def __init__(self, efficiency: np.ndarray, background: np.ndarray) -> None:
+    def __init__(self, efficiency: np.ndarray, background: np.ndarray,
+                 optics: MaskOptics | None = None) -> None:
+        self.optics = o = optics or isgri_optics()
         eff = np.asarray(efficiency, float)
         self.good = (eff > 0).astype(np.float32)
         bm = eff * np.asarray(background, float) * self.good
         self.bm_sum = float(bm.sum())
-        g = _mask_ffts("complex128")
-        bm_hat = np.conj(fft.rfft2(bm, s=FFT_SHAPE, workers=1))
-        w_hat = np.conj(fft.rfft2(eff * self.good, s=FFT_SHAPE, workers=1))
-        p_b, m_b = _corr(bm_hat, g["p"]), _corr(bm_hat, g["m"])
-        resp_full = _corr(w_hat, g["pp"])
+        g = _mask_ffts("complex128", o)
+        bm_hat = np.conj(fft.rfft2(bm, s=o.fft_shape, workers=1))
+        w_hat = np.conj(fft.rfft2(eff * self.good, s=o.fft_shape, workers=1))
+        p_b, m_b = _corr(bm_hat, g["p"], o), _corr(bm_hat, g["m"], o)
+        resp_full = _corr(w_hat, g["pp"], o)
         valid = (m_b > 1e-6 * m_b.max()) & (resp_full > 0)
         balance = np.where(valid, p_b / np.where(valid, m_b, 1.0), 0.0)
-        resp = (resp_full - balance * _corr(w_hat, g["pm"])) / ibis.N_ON_AXIS
-        vb = _corr(bm_hat, g["pp"]) - 2 * balance * _corr(bm_hat, g["pm"]) + balance**2 * _corr(bm_hat, g["mm"])
+        resp = (resp_full - balance * _corr(w_hat, g["pm"], o)) / o.n_on_axis
+        if o.transmission is not None:
+            resp = resp * o.transmission
+            valid &= o.transmission > 0
+        vb = (_corr(bm_hat, g["pp"], o) - 2 * balance * _corr(bm_hat, g["pm"], o)
+              + balance**2 * _corr(bm_hat, g["mm"], o))
         # reference: the on-axis response of a perfect detector (all module pixels, unit efficiency)
-        ref = _reference_response()
+        ref = _reference_response(o)
         valid &= resp > MIN_CODING * ref
         self.valid = valid
         self.balance = balance.astype(np.float32)
@@ -102,10 +166,11 @@ class Decoder:
 
     def numerator(self, counts: np.ndarray) -> np.ndarray:
         """Balanced correlation of a shadowgram (counts) with the mask: 1 rFFT + 2 inverse."""
-        g = _mask_ffts()
+        o = self.optics
+        g = _mask_ffts("complex64", o)
         x = np.asarray(counts, np.float32) * self.good
-        xh = np.conj(fft.rfft2(x, s=FFT_SHAPE, workers=1))
-        return _corr(xh, g["p"]) - self.balance * _corr(xh, g["m"])
+        xh = np.conj(fft.rfft2(x, s=o.fft_shape, workers=1))
+        return _corr(xh, g["p"], o) - self.balance * _corr(xh, g["m"], o)
 
     def decode(self, counts: np.ndarray, exposure_s: float) -> DecodedImage:
         """Intensity, variance and exposure maps of one shadowgram."""
@@ -119,31 +184,34 @@ class Decoder:
         return self.numerator(model_counts) / (exposure_s * self.response)
 
 
-@cache
-def _reference_response() -> float:
-    g = _mask_ffts("complex128")
-    perfect = (ibis.module_map() >= 0).astype(float)
-    w_hat = np.conj(fft.rfft2(perfect, s=FFT_SHAPE, workers=1))
-    cy, cz = ibis.SKY_CENTRE
-    # the closed-part term is second order on axis; the ratio only sets the coding scale
-    return float(_corr(w_hat, g["pp"])[cy, cz]) / ibis.N_ON_AXIS
+def _reference_response(optics: MaskOptics | None = None) -> float:
+    o = optics or isgri_optics()
+    if "ref" not in o._ffts:
+        g = _mask_ffts("complex128", o)
+        w_hat = np.conj(fft.rfft2(o.perfect, s=o.fft_shape, workers=1))
+        cy, cz = o.sky_centre
+        # the closed-part term is second order on axis; the ratio only sets the coding scale
+        o._ffts["ref"] = float(_corr(w_hat, g["pp"], o)[cy, cz]) / o.n_on_axis
+    return o._ffts["ref"]
 
 
 _CACHE: OrderedDict[str, Decoder] = OrderedDict()
 _CACHE_SIZE = 16
 
 
-def decoder_for(efficiency: np.ndarray, background: np.ndarray, *, reuse: bool = True) -> Decoder:
+def decoder_for(efficiency: np.ndarray, background: np.ndarray, *, reuse: bool = True,
+                optics: MaskOptics | None = None) -> Decoder:
     """A :class:`Decoder`, reused across windows that share the same maps (per process)."""
     if not reuse:
-        return Decoder(efficiency, background)
+        return Decoder(efficiency, background, optics)
     h = hashlib.blake2b(digest_size=16)
+    h.update((optics or isgri_optics()).name.encode())
     h.update(np.ascontiguousarray(efficiency, np.float32).tobytes())
     h.update(np.ascontiguousarray(background, np.float32).tobytes())
     key = h.hexdigest()
     dec = _CACHE.get(key)
     if dec is None:
-        dec = _CACHE[key] = Decoder(efficiency, background)
+        dec = _CACHE[key] = Decoder(efficiency, background, optics)
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:
