@@ -1,0 +1,332 @@
+"""A deterministic INTEGRAL observing plan for the whole mission (no I/O).
+
+Faithful to how INTEGRAL observed (instruments.md §1.6, §9):
+
+* revolutions of 3 sidereal days (2.984 d) until the 2015 perigee burns, 2.74 d after; revolution
+  1626 starts 2015-12-26T02:03:13 (OSA11 validity start); science from revolution 26 (end of
+  2002) to the end of science operations, 2025-02-28; no science near perigee (radiation belts);
+* each revolution holds one to three observation blocks on fields that satisfy the solar aspect
+  constraint (Sun 50-130 deg from the pointing axis); a block is a dither pattern (5x5 with
+  2.17 deg steps, 7-point hexagon), a Galactic plane scan or the Galactic centre deep exposure;
+* pointings of 1800-3600 s (longer later in the mission) separated by slews;
+* a few campaigns are fixed on real dates: Crab calibrations in revolutions 102 and 665 (the
+  windows 010200230010 and 066500220010 used by MMODA's own tests), XTE J1550-564 in 2003, the V404
+  Cyg outburst in June 2015, the Crab in February 2016, the Galactic centre in March 2017.
+
+Everything is drawn from ``numpy.random.default_rng`` seeded per revolution, so the plan does not
+depend on the order of evaluation. ``build_plan(seed)`` returns plain numpy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .fitsutil import to_ijd
+
+__all__ = ["build_plan", "rev_start", "sun_radec", "FIELDS", "GENERATOR_VERSION", "PRIVATE_FROM",
+           "FIRST_REV", "END_IJD"]
+
+GENERATOR_VERSION = 1
+
+FIRST_REV = 26
+P_EARLY = 2.98382  # d, 3 sidereal days
+P_LATE = 2.7385  # d, after the 2015 perigee burns
+REV_CHANGE = 1500
+ANCHOR_REV, ANCHOR_IJD = 1626, to_ijd("2015-12-26T02:03:13")
+END_IJD = to_ijd("2025-02-28T00:00:00")
+PRIVATE_FROM = to_ijd("2024-02-28T00:00:00")
+SCIENCE_PHASE = (0.065, 0.925)  # outside the radiation belts
+SUN_RANGE = (50.0, 130.0)
+
+_G2E = np.array([  # galactic -> ICRS rotation (transpose of ICRS -> galactic)
+    [-0.0548755604162154, -0.8734370902348850, -0.4838350155487132],
+    [0.4941094278755837, -0.4448296299600112, 0.7469822444972189],
+    [-0.8676661490190047, -0.1980763734312015, 0.4559837761750669],
+]).T
+
+
+def rev_start(rev: np.ndarray | int) -> np.ndarray:
+    """IJD at which revolution ``rev`` starts (piecewise-constant period)."""
+    rev = np.asarray(rev, dtype=float)
+    t_change = ANCHOR_IJD - (ANCHOR_REV - REV_CHANGE) * P_LATE
+    return np.where(rev >= REV_CHANGE, ANCHOR_IJD + (rev - ANCHOR_REV) * P_LATE,
+                    t_change + (rev - REV_CHANGE) * P_EARLY)
+
+
+def last_rev() -> int:
+    t_change = ANCHOR_IJD - (ANCHOR_REV - REV_CHANGE) * P_LATE
+    return int(ANCHOR_REV + math.floor((END_IJD - ANCHOR_IJD) / P_LATE)) if END_IJD > t_change else 0
+
+
+def sun_radec(ijd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apparent Sun RA/Dec (deg), low-precision almanac formula (0.01 deg), vectorised."""
+    n = np.asarray(ijd, dtype=float) - 0.5  # days from J2000.0
+    L = np.radians(280.460 + 0.9856474 * n)
+    g = np.radians(357.528 + 0.9856003 * n)
+    lam = L + np.radians(1.915) * np.sin(g) + np.radians(0.020) * np.sin(2 * g)
+    eps = np.radians(23.439 - 4e-7 * n)
+    ra = np.degrees(np.arctan2(np.cos(eps) * np.sin(lam), np.cos(lam))) % 360.0
+    dec = np.degrees(np.arcsin(np.sin(eps) * np.sin(lam)))
+    return ra, dec
+
+
+def unit(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    r, d = np.radians(ra), np.radians(dec)
+    return np.stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)], axis=-1)
+
+
+def radec(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ra = np.degrees(np.arctan2(xyz[..., 1], xyz[..., 0])) % 360.0
+    dec = np.degrees(np.arcsin(np.clip(xyz[..., 2], -1, 1)))
+    return ra, dec
+
+
+def offset(lon0, lat0, dx, dy):
+    """Gnomonic de-projection: tangent-plane offsets (deg, east/north) -> lon, lat (deg)."""
+    lon0, lat0 = np.radians(lon0), np.radians(lat0)
+    x, y = np.radians(dx), np.radians(dy)
+    rho = np.hypot(x, y)
+    c = np.arctan(rho)
+    safe = np.where(rho > 0, rho, 1.0)
+    lat = np.arcsin(np.cos(c) * np.sin(lat0) + np.where(rho > 0, y * np.sin(c) * np.cos(lat0) / safe, 0))
+    lon = lon0 + np.arctan2(x * np.sin(c), rho * np.cos(lat0) * np.cos(c) - y * np.sin(lat0) * np.sin(c))
+    return np.degrees(lon) % 360.0, np.degrees(lat)
+
+
+def gal_to_icrs(l_deg, b_deg):
+    return radec(unit(l_deg, b_deg) @ _G2E.T)
+
+
+def position_angle(ra, dec, ra2, dec2):
+    """Position angle (deg, east of north) of point 2 seen from point 1."""
+    r1, d1, r2, d2 = (np.radians(v) for v in (ra, dec, ra2, dec2))
+    dra = r2 - r1
+    pa = np.arctan2(np.sin(dra) * np.cos(d2), np.cos(d1) * np.sin(d2) - np.sin(d1) * np.cos(d2) * np.cos(dra))
+    return np.degrees(pa) % 360.0
+
+
+# --- patterns: offsets (deg) indexed by pointing number in the block --------------------------
+def _raster(nx, ny, step):
+    pts = []
+    for j in range(ny):
+        cols = range(nx) if j % 2 == 0 else range(nx - 1, -1, -1)  # snake
+        pts += [((i - (nx - 1) / 2) * step, (j - (ny - 1) / 2) * step) for i in cols]
+    return np.array(pts)
+
+
+_HEX = np.array([(0.0, 0.0)] + [(2.0 * math.cos(math.radians(a)), 2.0 * math.sin(math.radians(a)))
+                                 for a in range(0, 360, 60)])
+_GPS_L = 6.0 * np.array([0, 1, 2, 3, 2, 1, 0, -1, -2, -3, -2, -1])  # triangle wave, 6 deg steps
+_GPS_B = np.array([0.0, 2.5, 0.0, -2.5] * 3)
+PATTERNS = {
+    "5x5": _raster(5, 5, 2.17),
+    "hex": _HEX,
+    "gps": np.stack([_GPS_L, _GPS_B], axis=1),
+    "gcde": _raster(9, 5, 4.0),
+}
+PATTERN_IDS = {name: i for i, name in enumerate(PATTERNS)}
+GALACTIC_PATTERNS = {"gps", "gcde"}
+HALF_SIZE = {"5x5": 4.4, "hex": 2.0, "gps": 18.0, "gcde": 16.0}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    ra: float  # for galactic patterns: l
+    dec: float  # for galactic patterns: b
+    weight: float
+    patterns: tuple[str, ...] = ("5x5", "hex")
+    private_rate: float = 0.0  # fraction of blocks of private programmes
+
+
+FIELDS = [
+    Field("Galactic Centre", 266.405, -28.936, 10.0, ("5x5", "hex")),
+    Field("GCDE", 0.0, 0.0, 6.0, ("gcde",)),
+    Field("Galactic plane scan", 0.0, 0.0, 8.0, ("gps",)),
+    Field("Crab", 83.633, 22.015, 2.5),
+    Field("Cygnus region", 305.0, 37.5, 6.0),
+    Field("Vela region", 135.5, -42.0, 4.0),
+    Field("Carina-Crux", 182.0, -62.0, 3.0),
+    Field("Norma arm", 250.0, -46.0, 4.0),
+    Field("Scorpius-Ophiuchus", 252.0, -30.0, 3.0),
+    Field("Scutum-Sagittarius arm", 281.0, -5.0, 3.0),
+    Field("GRS 1915+105", 288.798, 10.946, 2.0),
+    Field("Her X-1", 254.458, 35.342, 1.0),
+    Field("Cas A region", 350.85, 58.81, 1.5),
+    Field("Galactic anticentre", 92.0, 25.0, 1.2),
+    Field("Perseus cluster", 49.95, 41.51, 1.0, private_rate=0.05),
+    Field("Cen A", 201.365, -43.019, 2.0, private_rate=0.05),
+    Field("NGC 4151", 182.636, 39.406, 1.5, private_rate=0.05),
+    Field("3C 273 / Virgo", 187.278, 5.0, 2.0, private_rate=0.05),
+    Field("Coma cluster", 194.95, 27.98, 1.0, private_rate=0.05),
+    Field("M31", 10.685, 41.269, 0.7, private_rate=0.05),
+    Field("LMC", 80.894, -69.756, 1.5),
+    Field("SMC", 13.187, -72.829, 0.7),
+    Field("Mrk 421", 166.114, 38.209, 0.7, private_rate=0.05),
+    Field("3C 454.3", 343.491, 16.148, 0.7, private_rate=0.05),
+    Field("North ecliptic pole", 270.0, 66.56, 0.8),
+    Field("South ecliptic pole", 90.0, -66.56, 0.5),
+]
+
+# (field, pattern, start, end): campaigns on real dates; ``None`` field coordinates -> FIELDS
+FORCED = [
+    ("Crab", "5x5", "rev:102"),
+    ("XTE J1550-564 ToO", "hex", "rev:60", 237.745, -56.477),
+    ("Crab", "5x5", "rev:665"),
+    ("V404 Cyg ToO", "hex", ("2015-06-17T00:00:00", "2015-07-01T00:00:00"), 306.016, 33.867),
+    ("Crab", "5x5", ("2016-02-05T00:00:00", "2016-02-12T00:00:00")),
+    ("Galactic Centre", "5x5", ("2017-03-04T00:00:00", "2017-03-09T00:00:00")),
+]
+#: (start, end) without science (e.g. the 2020 safe mode)
+OUTAGES = [(to_ijd("2020-09-22T00:00:00"), to_ijd("2020-10-05T00:00:00"))]
+
+
+def _forced_blocks():
+    """[(t0, t1, name, ra, dec, pattern)] of the fixed campaigns, in IJD."""
+    by_name = {f.name: f for f in FIELDS}
+    out = []
+    for entry in FORCED:
+        name, pattern, when = entry[:3]
+        ra, dec = (entry[3], entry[4]) if len(entry) > 3 else (by_name[name].ra, by_name[name].dec)
+        if isinstance(when, str) and when.startswith("rev:"):
+            r = int(when[4:])
+            t0, t1 = float(rev_start(r)), float(rev_start(r + 1))
+        else:
+            t0, t1 = to_ijd(when[0]), to_ijd(when[1])
+        out.append((t0, t1, name, ra, dec, pattern))
+    return out
+
+
+def _visible(ra, dec, ijd, margin):
+    sra, sdec = sun_radec(ijd)
+    ang = np.degrees(np.arccos(np.clip(unit(ra, dec) @ unit(sra, sdec), -1, 1)))
+    return (ang >= SUN_RANGE[0] + margin) & (ang <= SUN_RANGE[1] - margin)
+
+
+def _plan_blocks(seed: int):
+    """Python loop over revolutions (cheap): the observation blocks, chronological."""
+    forced = _forced_blocks()
+    names = [f.name for f in FIELDS] + sorted({b[2] for b in forced} - {f.name for f in FIELDS})
+    name_id = {n: i for i, n in enumerate(names)}
+    # field centres in ICRS (galactic-pattern fields are placed per block)
+    fra = np.array([f.ra for f in FIELDS])
+    fdec = np.array([f.dec for f in FIELDS])
+    fw = np.array([f.weight for f in FIELDS])
+    fmargin = np.array([max(HALF_SIZE[p] for p in f.patterns) for f in FIELDS])
+    fgal = np.array([f.patterns[0] in GALACTIC_PATTERNS for f in FIELDS])
+    plane_l = np.arange(0.0, 360.0, 10.0)
+    plane_ra, plane_dec = gal_to_icrs(plane_l, np.zeros_like(plane_l))
+    blocks = []  # (rev, t0, t1, field_id, lon, lat, pattern_id, private, nominal_s)
+    for rev in range(FIRST_REV, last_rev() + 1):
+        rng = np.random.default_rng([seed, rev])
+        rs = float(rev_start(rev))
+        period = float(rev_start(rev + 1)) - rs
+        s0, s1 = rs + SCIENCE_PHASE[0] * period, min(rs + SCIENCE_PHASE[1] * period, END_IJD)
+        if s1 <= s0 or any(a < s1 and s0 < b for a, b in OUTAGES):
+            continue
+        tmid = 0.5 * (s0 + s1)
+        frac = np.clip((tmid - 1100.0) / 2900.0, 0.0, 1.0)
+        nominal = 2000.0 + 1300.0 * frac  # s, ScWs get longer through the mission
+        # free intervals of this revolution once the fixed campaigns are placed
+        spans = []
+        cuts = sorted((max(a, s0), min(b, s1), n, ra, dec, p) for a, b, n, ra, dec, p in forced
+                      if a < s1 and b > s0)
+        cursor = s0
+        for a, b, n, ra, dec, p in cuts:
+            if a - cursor > 0.25:
+                spans.append((cursor, a, None))
+            spans.append((a, b, (n, ra, dec, p)))
+            cursor = b
+        if s1 - cursor > 0.25:
+            spans.append((cursor, s1, None))
+        vis_f = _visible(np.where(fgal, 266.4, fra), np.where(fgal, -28.9, fdec), tmid, fmargin)
+        vis_plane = _visible(plane_ra, plane_dec, tmid, HALF_SIZE["gps"])
+        if not vis_plane.any():
+            vis_f &= ~fgal
+        for a, b, fixed in spans:
+            if fixed is not None:
+                n, ra, dec, p = fixed
+                nom = float(np.clip(nominal * rng.uniform(0.9, 1.1), 1800, 3600))
+                blocks.append((rev, a, b, name_id[n], ra, dec, PATTERN_IDS[p], False, nom))
+                continue
+            nblk = int(rng.choice([1, 2, 3], p=[0.4, 0.42, 0.18]))
+            bounds = np.sort(rng.uniform(0.2, 0.8, nblk - 1)) if nblk > 1 else np.array([])
+            edges = a + (b - a) * np.concatenate([[0.0], bounds, [1.0]])
+            p = fw * vis_f
+            chosen = rng.choice(len(FIELDS), size=nblk, replace=False, p=p / p.sum()) \
+                if (p > 0).sum() >= nblk else rng.choice(len(FIELDS), size=nblk, p=p / p.sum())
+            for k, fi in enumerate(chosen):
+                f = FIELDS[fi]
+                pat = f.patterns[int(rng.integers(len(f.patterns)))]
+                if pat == "gps":
+                    lon, lat = float(rng.choice(plane_l[vis_plane])), 0.0
+                elif pat == "gcde":
+                    lon, lat = 0.0, 0.0
+                else:
+                    lon, lat = f.ra, f.dec
+                private = bool(rng.random() < f.private_rate) and tmid > 6000.0
+                nom = float(np.clip(nominal * rng.uniform(0.85, 1.15), 1800, 3600))
+                blocks.append((rev, edges[k], edges[k + 1], int(fi), lon, lat, PATTERN_IDS[pat], private, nom))
+    cols = list(zip(*blocks, strict=True))
+    dtypes = [np.int32, float, float, np.int16, float, float, np.int8, bool, float]
+    return [np.array(c, dtype=d) for c, d in zip(cols, dtypes, strict=True)], names
+
+
+def build_plan(seed: int) -> dict[str, np.ndarray | list]:
+    """The pointing and slew science windows of the whole mission, vectorised over pointings."""
+    (b_rev, b_t0, b_t1, b_field, b_lon, b_lat, b_pat, b_priv, b_nom), names = _plan_blocks(seed)
+    rng = np.random.default_rng([seed, 0x5C3])
+    length_s = (b_t1 - b_t0) * 86400.0
+    n_max = np.ceil(length_s / (0.95 * b_nom + 120.0)).astype(int) + 1
+    blk = np.repeat(np.arange(b_t0.size), n_max)
+    k = np.arange(blk.size) - np.repeat(np.cumsum(n_max) - n_max, n_max)
+    n = blk.size
+    # attitude from the block pattern
+    ra = np.empty(n)
+    dec = np.empty(n)
+    pat = b_pat[blk]
+    for name, pid in PATTERN_IDS.items():
+        m = pat == pid
+        if not m.any():
+            continue
+        offs = PATTERNS[name]
+        start = rng.integers(len(offs), size=b_t0.size)[blk[m]] if name in ("5x5", "hex") else 0
+        o = offs[(k[m] + start) % len(offs)]
+        lon, lat = offset(b_lon[blk[m]], b_lat[blk[m]], o[:, 0], o[:, 1])
+        if name in GALACTIC_PATTERNS:
+            lon, lat = gal_to_icrs(lon, lat)
+        ra[m], dec[m] = lon, lat
+    # durations and slews
+    dur = np.clip(np.round(b_nom[blk] * (1.0 + 0.04 * rng.standard_normal(n))), 1800, 3600)
+    xyz = unit(ra, dec)
+    sep = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", xyz[1:], xyz[:-1]), -1, 1)))
+    slew = np.round(120.0 + 6.0 * np.concatenate([[30.0], sep]))
+    slew[k == 0] = np.round(rng.uniform(300, 900, (k == 0).sum()))
+    slot = slew + dur
+    cum = np.cumsum(slot)
+    cum_in_block = cum - np.repeat(cum[np.cumsum(n_max) - n_max] - slot[np.cumsum(n_max) - n_max], n_max)
+    t_end = b_t0[blk] + cum_in_block / 86400.0
+    keep = t_end <= b_t1[blk]
+    blk, ra, dec, dur, slew, t_end = blk[keep], ra[keep], dec[keep], dur[keep], slew[keep], t_end[keep]
+    n = blk.size
+    tstop = t_end
+    tstart = tstop - dur / 86400.0
+    rev = b_rev[blk]
+    first = np.searchsorted(rev, rev, side="left")
+    pnum = (np.arange(n) - first + 1).astype(np.int64)
+    # good time and dead time
+    gap = rng.exponential(6.0, n) + (rng.random(n) < 0.03) * rng.uniform(0.0, 0.3, n) * dur
+    ontime = np.round(np.clip(dur - gap, 0.5 * dur, dur), 1)
+    trend = 0.775 + 0.065 * np.clip((tstart - 1100.0) / 7000.0, 0.0, 1.0)
+    deadc = np.clip(trend + 0.006 * rng.standard_normal(n), 0.75, 0.85)
+    sra, sdec = sun_radec(0.5 * (tstart + tstop))
+    pa = position_angle(ra, dec, sra, sdec)
+    private = b_priv[blk] | (tstart >= PRIVATE_FROM)
+    return dict(
+        rev=rev.astype(np.int32), pnum=pnum, ra=ra, dec=dec, pa=pa, tstart=tstart, tstop=tstop,
+        ontime=ontime, deadc=deadc, private=private, target=b_field[blk].astype(np.int16),
+        slew_s=slew, names=names,
+    )
