@@ -21,6 +21,7 @@ import html
 import json
 import smtplib
 import time
+from email import policy
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +33,9 @@ from traitlets.config import LoggingConfigurable
 from ..models import Job, JobStatus
 
 __all__ = ["Notifier", "EmailNotifier", "api_code", "request_url"]
+
+#: no header folding below the RFC 5322 limit: subjects stay on one line, as MMODA's do
+_POLICY = policy.SMTP.clone(max_line_length=998)
 
 #: parameter keys never shown in a link or code snippet
 _SECRET_KEYS = {"token", "session_id", "job_id"}
@@ -274,7 +278,7 @@ class EmailNotifier(Notifier):
                 "</html>",
             ]
         )
-        msg = EmailMessage()
+        msg = EmailMessage(policy=_POLICY)
         msg["Subject"] = self.subject(job, status)
         msg["From"] = self.sender
         msg["To"] = job.email
