@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -60,6 +61,8 @@ class MaskOptics:
     perfect: np.ndarray
     fft_shape: tuple[int, int] | None = None
     transmission: np.ndarray | None = None
+    #: PIF at a fractional sky shift (ky, kz) -> detector-shaped array (for rate fits, cleaning)
+    pif: Callable[[float, float], np.ndarray] | None = None
     _ffts: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -86,7 +89,7 @@ class MaskOptics:
 def isgri_optics() -> MaskOptics:
     m_open, support = ibis.decoding_arrays()
     return MaskOptics("isgri", m_open, support, ibis.DET_SHAPE, ibis.N_ON_AXIS,
-                      (ibis.module_map() >= 0).astype(float), fft_shape=FFT_SHAPE)
+                      (ibis.module_map() >= 0).astype(float), fft_shape=FFT_SHAPE, pif=ibis.pif_at)
 
 
 def _rfft(x: np.ndarray, optics: MaskOptics | None = None) -> np.ndarray:

@@ -36,6 +36,7 @@ from functools import cache, cached_property
 
 import numpy as np
 
+from .coded_mask import MaskOptics
 from .tangent import TangentFrame
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "geometry",
     "window_frame",
     "collimator",
+    "optics",
 ]
 
 DISTANCE_MM = 3400.0
@@ -248,3 +250,24 @@ def window_frame(ra: float, dec: float, pa: float, unit: int = 2) -> TangentFram
     c = float(g.sky_centre)
     return TangentFrame(ra0=float(ra), dec0=float(dec), pa=float(pa), scale_deg=g.pixel_deg,
                         crpix=(c, c), shape=(g.n_sky, g.n_sky))
+
+
+@cache
+def optics() -> MaskOptics:
+    """The JEM-X mask as the shared balanced decoder sees it (same mask for both units).
+
+    The support is the 535 mm mask disk (closed part = support − open); the collimator
+    enters as a sky-grid transmission, so decoded intensities are on-axis-equivalent rates.
+    """
+    g = geometry(2)
+    n_m = g.n_mask
+    support = _disk_fraction(n_m, PIXEL_MM, MASK_DIAMETER_MM, SUPERSAMPLE).astype(np.float64)
+    k = (np.arange(g.n_sky) - g.sky_centre) * PIXEL_MM / DISTANCE_MM
+    trans = collimator(k[:, None], k[None, :])
+    return MaskOptics("jemx", g.mask.astype(np.float64), support, (g.n_det, g.n_det),
+                      g.n_on_axis, g.disk.astype(np.float64), transmission=trans, pif=pif_at)
+
+
+def pif_at(ky: float, kz: float) -> np.ndarray:
+    """PIF (collimator included) of a source at fractional sky shift (ky, kz) pixels."""
+    return geometry(2).pif((ky, kz))
