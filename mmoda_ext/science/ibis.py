@@ -170,11 +170,16 @@ def low_threshold(e_kev, revolution: float) -> np.ndarray:
     return ndtr((np.asarray(e_kev, float) - centre) / width)
 
 
-def effective_area(e_kev, revolution: float = 1700.0) -> np.ndarray:
+#: The RMF-derived curve scaled so that the Crab (Roques & Jourdain 2018 spectrum) gives the
+#: measured OSA10.2 rate, 136.3 cts/s in 20–40 keV, in 2016 (rev 1650): the OSA10.2 scale.
+AEFF_SCALE = 0.93362
+
+
+def effective_area(e_kev, revolution: float = 1650.0) -> np.ndarray:
     """On-axis effective area (cm², mask open fraction included) at energy(ies) ``e_kev``."""
     e = np.asarray(e_kev, float)
     a = np.exp(np.interp(np.log(e), np.log(_AEFF_E), np.log(_AEFF_A)))
-    return a * low_threshold(e, revolution)
+    return AEFF_SCALE * a * low_threshold(e, revolution)
 
 
 def resolution_fwhm(e_kev) -> np.ndarray:

@@ -1,0 +1,169 @@
+"""Writers for the ISGRI image products: mosaic FITS, catalogue FITS + DS9 regions, PNG.
+
+Mosaic layout (``isgri_mosa_ima.fits`` conventions, ``instruments.md`` §6.2): HDU 0 primary,
+HDU 1 ``GROUPING`` index table (one row per image: IMATYPE, HDU number, band), then four
+``ISGR-MOSA-IMA`` images with ``IMATYPE`` = INTENSITY, VARIANCE, SIGNIFICANCE, EXPOSURE, so that
+MMODA's "data unit 4" is the SIGNIFICANCE map. Each image carries a RA---TAN/DEC--TAN WCS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from ..archive.fitsutil import ijd_to_time, standard_header
+from ..science.coded_mask import DecodedImage
+from ..science.tangent import TangentFrame
+
+__all__ = ["write_mosaic", "write_catalog", "write_regions", "plot_mosaic", "IMATYPES"]
+
+IMATYPES = ("INTENSITY", "VARIANCE", "SIGNIFICANCE", "EXPOSURE")
+_BUNIT = {"INTENSITY": "count/s", "VARIANCE": "count2/s2", "SIGNIFICANCE": "", "EXPOSURE": "s"}
+
+
+def write_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, meta: dict[str, Any]) -> Path:
+    """The mosaic FITS; ``meta`` has e1, e2, tstart, tstop (IJD), n_scw, osa_version, ontime."""
+    e1, e2 = meta["e1"], meta["e2"]
+    prim = fits.PrimaryHDU(header=standard_header("IBIS", meta["tstart"], meta["tstop"]))
+    prim.header["DETNAM"] = "ISGRI"
+    prim.header["CREATOR"] = ("mmoda-hub isgri_image", "program that made this file")
+    index = fits.table_to_hdu(Table({
+        "MEMBER_POSITION": np.arange(2, 2 + len(IMATYPES), dtype=np.int16),
+        "IMATYPE": list(IMATYPES),
+        "E_MIN": np.full(len(IMATYPES), e1, np.float32),
+        "E_MAX": np.full(len(IMATYPES), e2, np.float32),
+    }))
+    index.name = "GROUPING"
+    wcs_header = frame.wcs().to_header()
+    arrays = {
+        "INTENSITY": image.intensity,
+        "VARIANCE": image.variance,
+        "SIGNIFICANCE": image.significance,
+        "EXPOSURE": image.exposure,
+    }
+    hdus = [prim, index]
+    for kind in IMATYPES:
+        h = standard_header("IBIS", meta["tstart"], meta["tstop"], extname="ISGR-MOSA-IMA")
+        h["HDUCLAS1"] = "IMAGE"
+        h["IMATYPE"] = (kind, "type of image")
+        h["BUNIT"] = _BUNIT[kind]
+        h["E_MIN"], h["E_MAX"] = (float(e1), "[keV]"), (float(e2), "[keV]")
+        h["E_MEAN"] = (0.5 * (e1 + e2), "[keV]")
+        h["CHANMIN"], h["CHANMAX"] = int(round(e1)), int(round(e2))
+        h["TFIRST"], h["TLAST"] = meta["tstart"], meta["tstop"]
+        h["ONTIME"] = (float(meta["ontime"]), "[s] sum of window ONTIMEs")
+        h["EXPOSURE"] = (float(meta["exposure"]), "[s] sum of window exposures")
+        h["NUM_SCW"] = (int(meta["n_scw"]), "science windows in the mosaic")
+        h["OSA_VERS"] = (meta["osa_version"], "rate scale of the intensities")
+        h["MOSASPR"] = (0, "nearest-neighbour reprojection (no pixel spread)")
+        h["CREATOR"] = "mmoda-hub isgri_image"
+        h.update(wcs_header)
+        hdus.append(fits.ImageHDU(np.asarray(arrays[kind], np.float32), header=h))
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
+CATALOG_COLUMNS = ("meta_ID", "src_names", "significance", "ra", "dec", "NEW_SOURCE",
+                   "ISGRI_FLAG", "FLAG", "ERR_RAD", "FLUX", "FLUX_ERR")
+
+
+def catalog_table(rows: list[dict[str, Any]]) -> Table:
+    """The MMODA catalogue columns (plus FLUX, FLUX_ERR in cts/s) from detection records."""
+    t = Table(
+        {
+            "meta_ID": np.arange(len(rows), dtype=np.int64),
+            "src_names": [r["name"] for r in rows] or np.array([], dtype="U16"),
+            "significance": np.array([r["significance"] for r in rows], float),
+            "ra": np.array([r["ra"] for r in rows], float),
+            "dec": np.array([r["dec"] for r in rows], float),
+            "NEW_SOURCE": np.array([int(r["new"]) for r in rows], np.int16),
+            "ISGRI_FLAG": np.array([0 if r["new"] else 1 for r in rows], np.int16),
+            "FLAG": np.zeros(len(rows), np.int16),
+            "ERR_RAD": np.array([r["err_rad"] for r in rows], float),
+            "FLUX": np.array([r["flux"] for r in rows], float),
+            "FLUX_ERR": np.array([r["flux_err"] for r in rows], float),
+        }
+    )
+    for col, unit in (("ra", "deg"), ("dec", "deg"), ("ERR_RAD", "deg"), ("FLUX", "count/s"),
+                      ("FLUX_ERR", "count/s")):
+        t[col].unit = unit
+    return t
+
+
+def write_catalog(path: Path, table: Table, meta: dict[str, Any]) -> Path:
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "ISGR-SRCL-RES"
+    hdu.header["RADECSYS"] = "FK5"
+    hdu.header["E_MIN"], hdu.header["E_MAX"] = float(meta["e1"]), float(meta["e2"])
+    hdu.header["OSA_VERS"] = meta["osa_version"]
+    hdu.header["DET_THR"] = (float(meta["threshold"]), "detection threshold (sigma)")
+    prim = fits.PrimaryHDU(header=standard_header("IBIS", meta["tstart"], meta["tstop"]))
+    fits.HDUList([prim, hdu]).writeto(path, overwrite=True)
+    return path
+
+
+def write_regions(path: Path, table: Table) -> Path:
+    lines = ["# Region file format: DS9 version 4.1", "fk5"]
+    for row in table:
+        color = "yellow" if row["NEW_SOURCE"] else "green"
+        lines.append(
+            f'circle({row["ra"]:.5f},{row["dec"]:.5f},0.2) # color={color} '
+            f'text={{{row["src_names"]} {row["significance"]:.1f}σ}}'
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Table,
+                meta: dict[str, Any]) -> Path:
+    """A significance map with RA/Dec axes, colour bar, labelled detections and a title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import AsinhNorm
+    from matplotlib.patches import Circle
+
+    sig = image.significance
+    covered = np.isfinite(sig)
+    rows, cols = np.nonzero(covered)
+    fig = plt.figure(figsize=(9.0, 7.6), dpi=110)
+    ax = fig.add_subplot(projection=frame.wcs())
+    vmax = max(10.0, float(np.nanmax(sig)) if covered.any() else 10.0)
+    norm = AsinhNorm(linear_width=3.0, vmin=-5.0, vmax=vmax)
+    cmap = plt.get_cmap("magma").copy()
+    cmap.set_bad("#dcdcdc")
+    im = ax.imshow(sig, origin="lower", cmap=cmap, norm=norm, interpolation="nearest")
+    if rows.size:
+        pad = 5
+        ax.set_xlim(cols.min() - pad, cols.max() + pad)
+        ax.set_ylim(rows.min() - pad, rows.max() + pad)
+    ax.coords[0].set_axislabel("Right ascension (J2000)")
+    ax.coords[1].set_axislabel("Declination (J2000)")
+    ax.coords[0].set_major_formatter("hh:mm")
+    ax.coords[1].set_major_formatter("dd")
+    ax.coords.grid(color="white", alpha=0.25, linestyle=":")
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    cb.set_label("detection significance (σ)")
+    for row in table:
+        x, y = frame.to_pixel(row["ra"], row["dec"])
+        color = "#ffd54f" if row["NEW_SOURCE"] else "#4fc3f7"
+        ax.add_patch(Circle((float(x), float(y)), 6.0, fill=False, edgecolor=color, linewidth=1.4))
+        ax.annotate(
+            f'{row["src_names"]}  {row["significance"]:.0f}σ', (float(x), float(y)),
+            xytext=(9, 9), textcoords="offset points", color=color, fontsize=9, weight="bold",
+        )
+    t1 = ijd_to_time(meta["tstart"]).utc.iso[:16]
+    t2 = ijd_to_time(meta["tstop"]).utc.iso[:16]
+    ax.set_title(
+        f'ISGRI {meta["e1"]:g}–{meta["e2"]:g} keV significance mosaic ({meta["osa_version"]})\n'
+        f'{t1} – {t2} UTC · {meta["n_scw"]} science windows · exposure {meta["exposure"] / 1e3:.1f} ks',
+        fontsize=10,
+    )
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,240 @@
+"""INTEGRAL IBIS/ISGRI: the ``isgri`` instrument and its ``isgri_image`` mosaic product.
+
+``isgri_image`` runs one Dask task per science window (load or generate → decode → clean →
+reproject, :mod:`._isgri_window`) folded into an inverse-variance mosaic as results arrive
+(bounded memory), then searches the mosaic, fits positions with a PSF and rates with a second
+pass of per-window PIF fits at the fitted positions. Rates are on the OSA10.2 scale in the
+data and multiplied by :func:`..science.ibis.osa_scale` for OSA11.x.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from ..access.rights import Rights
+from ..errors import AccessError, NoDataError, ParameterError
+from ..science import ibis, sources
+from ..science.coded_mask import DecodedImage
+from ..science.mosaic import MosaicAccumulator, mosaic_frame
+from ._isgri_window import ArchiveRef, ImagePlan, RatePlan, image_task, rate_task
+from .base import Instrument, Product, ProductFile, ProductSet
+from .params import Float, Integer, ScwList, Select, to_time
+
+__all__ = ["Isgri", "IsgriImage", "select_windows", "isgri_params"]
+
+E_MIN_KEV, E_MAX_KEV = 15.0, 800.0
+#: a mosaic peak is named after a catalogue source within this distance (deg)
+MATCH_RADIUS_DEG = 0.2
+
+
+def isgri_params() -> list:
+    """Parameters shared by every ISGRI product."""
+    return [
+        Float("E1_keV", default=20.0, unit="keV", min=E_MIN_KEV, max=E_MAX_KEV, help="Lower energy bound"),
+        Float("E2_keV", default=40.0, unit="keV", min=E_MIN_KEV, max=E_MAX_KEV, help="Upper energy bound"),
+        Float("radius", default=15.0, unit="deg", min=0.0, max=180.0,
+              help="Science windows whose pointing axis is within this radius of RA/DEC"),
+        Integer("max_pointings", default=50, min=1, max=100000,
+                help="At most this many science windows (a reproducible random subset above it)"),
+        ScwList("scw_list", default=None, help="Explicit science windows (overrides the search)"),
+        Select("osa_version", default="OSA11.2", choices=ibis.OSA_VERSIONS,
+               help="Offline Science Analysis version (sets the count-rate scale)"),
+        Select("integral_data_rights", default="public", choices=("public", "all-private"),
+               help="Include private science windows (needs the private-data right)"),
+    ]
+
+
+def check_common(params: dict[str, Any], rights: Rights) -> None:
+    """Cross-field checks of every ISGRI product, before any work."""
+    t1, t2 = to_time(params["T1"]), to_time(params["T2"])
+    if t1 >= t2:
+        raise ParameterError("T1", params["T1"], f"a time before T2 = {params['T2']}", "T1 is not before T2")
+    if params["E1_keV"] >= params["E2_keV"]:
+        raise ParameterError("E1_keV", params["E1_keV"], f"a value below E2_keV = {params['E2_keV']:g} keV",
+                             "E1_keV must be smaller than E2_keV")
+    n_req = len(params["scw_list"]) if params.get("scw_list") else params["max_pointings"]
+    what = "scw_list" if params.get("scw_list") else "max_pointings"
+    if n_req > rights.max_scw:
+        raise AccessError(
+            f"This request asks for {n_req} science windows ({what}); your access tier "
+            f"'{rights.tier}' allows at most {rights.max_scw} per request. Lower {what}, or log in "
+            "/ ask for a higher tier (more than 50 needs a registered account, more than 500 the "
+            "unige-hpc-extreme role).",
+            parameter=what, value=n_req,
+        )
+    if params.get("integral_data_rights") == "all-private" and not rights.private_data:
+        raise AccessError(
+            "integral_data_rights='all-private' needs the private-data right (role "
+            "integral-private-qla), which your account does not have. Use 'public'.",
+            parameter="integral_data_rights", value="all-private",
+        )
+
+
+def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tuple[list[Any], list[str]]:
+    """The science windows of a request (and messages about what was left out)."""
+    include_private = bool(rights.private_data and params.get("integral_data_rights") == "all-private")
+    messages: list[str] = []
+    if params.get("scw_list"):
+        windows = archive.index.get_many(params["scw_list"])
+        private = [w.scw_id for w in windows if w.private]
+        if private and not include_private:
+            windows = [w for w in windows if not w.private]
+            messages.append(f"{len(private)} private science window(s) left out: {', '.join(private[:5])}")
+        if not windows:
+            raise NoDataError("no science window found: every window of scw_list is private",
+                              parameter="scw_list", value=params["scw_list"])
+        return windows, messages
+    t1, t2 = to_time(params["T1"]), to_time(params["T2"])
+    windows = archive.index.select(
+        params["RA"], params["DEC"], params["radius"], t1, t2, params["max_pointings"],
+        include_private=include_private,
+    )
+    if not windows:
+        raise NoDataError(
+            f"no science window found within radius={params['radius']:g} deg of RA={params['RA']:.4f}, "
+            f"DEC={params['DEC']:.4f} between T1={params['T1']} and T2={params['T2']}"
+            + ("" if include_private else " (public data only)")
+            + ". Widen the time range or the radius.",
+            parameter="T1", value=params["T1"],
+        )
+    return windows, messages
+
+
+class IsgriImage(Product):
+    name = "isgri_image"
+    description = "ISGRI sky mosaic, source catalogue and preview (OSA ii_skyimage + mosaic)"
+
+    def params(self) -> list:
+        return [
+            Float("detection_threshold", default=7.0, min=0.0, max=1000.0, unit="sigma",
+                  help="Catalogue sources and new detections above this significance"),
+        ]
+
+    def check(self, params: dict[str, Any], rights: Rights) -> None:
+        check_common(params, rights)
+
+    # -- the computation ---------------------------------------------------------------------
+    def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
+        from . import _isgri_products as out
+
+        archive = ctx.archive
+        windows, messages = select_windows(params, archive, ctx.rights)
+        e1, e2 = params["E1_keV"], params["E2_keV"]
+        scale = ibis.osa_scale(params["osa_version"], e1, e2)
+        frames = [ibis.window_frame(w.ra, w.dec, w.pa) for w in windows]
+        mframe = mosaic_frame(params["RA"], params["DEC"], frames)
+        ref = ArchiveRef.of(archive)
+        n = len(windows)
+
+        summary: dict[str, Any] = {"exposure": 0.0, "ontime": 0.0, "seconds": 0.0}
+
+        def fold(acc: MosaicAccumulator, res) -> MosaicAccumulator:
+            summary["exposure"] += res.exposure
+            summary["ontime"] += res.ontime
+            summary["seconds"] += res.seconds
+            return acc.add(res.part)
+
+        with _progress_span(ctx, 0.02, 0.80):
+            acc = ctx.map_reduce(partial(image_task, ImagePlan(ref, e1, e2, mframe)), windows, fold,
+                                 MosaicAccumulator(mframe), label="ISGRI science windows")
+        mos = acc.result()
+        mos = DecodedImage(mos.intensity * scale, mos.variance * scale**2, mos.exposure)
+        ctx.progress(0.82, "source search")
+        dets = detect(mos, mframe, archive.sky, params["detection_threshold"])
+        if dets:
+            plan = RatePlan(ref, e1, e2, tuple((d["ra"], d["dec"]) for d in dets))
+            with _progress_span(ctx, 0.83, 0.97):
+                wr, w = ctx.map_reduce(partial(rate_task, plan), windows, _sum_pair,
+                                       (np.zeros(len(dets)), np.zeros(len(dets))), label="PIF fits")
+            for d, a, b in zip(dets, wr, w, strict=True):
+                d["flux"] = float(a / b * scale) if b > 0 else float("nan")
+                d["flux_err"] = float(scale / np.sqrt(b)) if b > 0 else float("nan")
+        tstart = min(x.tstart for x in windows)
+        tstop = max(x.tstop for x in windows)
+        meta = {"e1": e1, "e2": e2, "tstart": tstart, "tstop": tstop, "n_scw": n,
+                "osa_version": params["osa_version"], "ontime": summary["ontime"],
+                "exposure": summary["exposure"], "threshold": params["detection_threshold"]}
+        ctx.progress(0.98, "writing products")
+        table = out.catalog_table(dets)
+        mos_path = out.write_mosaic(ctx.outdir / "isgri_image_mosaic.fits", mos, mframe, meta)
+        png = out.plot_mosaic(ctx.outdir / "isgri_image_mosaic.png", mos, mframe, table, meta)
+        cat_path = out.write_catalog(ctx.outdir / "isgri_image_catalog.fits", table, meta)
+        reg = out.write_regions(ctx.outdir / "isgri_image_catalog.reg", table)
+        ctx.progress(1.0, "done")
+        names = ", ".join(f"{d['name']} ({d['significance']:.1f}σ)" for d in dets) or "none"
+        messages.append(f"{n} science windows, {summary['exposure'] / 1e3:.1f} ks; detected: {names}")
+        return ProductSet(
+            products=[
+                ProductFile("mosaic", "isgri_mosaic", fits=mos_path, png=png, meta=meta),
+                ProductFile("catalog", "isgri_catalog", fits=cat_path,
+                            meta={"region": reg.name, "n_sources": len(dets)}),
+            ],
+            messages=messages,
+            meta={"scw_list": [w.scw_id for w in windows], "compute_seconds": summary["seconds"],
+                  "catalog": [{k: v for k, v in d.items()} for d in dets]},
+        )
+
+
+def _sum_pair(acc, res):
+    return acc[0] + res[0], acc[1] + res[1]
+
+
+class _progress_span:
+    """Map a map_reduce's 0–1 progress into [lo, hi] of the whole request."""
+
+    def __init__(self, ctx: Any, lo: float, hi: float) -> None:
+        self.ctx, self.lo, self.hi = ctx, lo, hi
+
+    def __enter__(self):
+        orig = self.ctx.progress
+        self.had = "progress" in vars(self.ctx)
+        self.orig = orig
+        self.ctx.progress = lambda f, m="": orig(self.lo + (self.hi - self.lo) * f, m)
+        return self
+
+    def __exit__(self, *exc):
+        if self.had:
+            self.ctx.progress = self.orig
+        else:
+            del self.ctx.progress
+
+
+def detect(mos: DecodedImage, frame, sky: Any, threshold: float) -> list[dict[str, Any]]:
+    """Peaks above ``threshold`` σ, PSF-fitted, named from the sky model (else NEW_k)."""
+    sig = mos.significance
+    dets: list[dict[str, Any]] = []
+    new = 0
+    for row, col in sources.find_peaks(sig, threshold):
+        fit = sources.psf_fit(mos.intensity, mos.variance, row, col)
+        ra, dec = frame.to_sky(fit.x, fit.y)
+        ra, dec = float(ra), float(dec)
+        snr = float(sig[row, col])
+        near = sky.near(ra, dec, MATCH_RADIUS_DEG)
+        taken = {d["name"] for d in dets}
+        match = next((s for s in near if s.name not in taken), None)
+        if match is not None:
+            name, is_new = match.name, False
+        else:
+            new += 1
+            name, is_new = f"NEW_{new}", True
+        dets.append({"name": name, "ra": ra, "dec": dec, "significance": snr, "new": is_new,
+                     "err_rad": sources.err_rad_deg(snr), "x": fit.x, "y": fit.y,
+                     "flux": float("nan"), "flux_err": float("nan")})
+    return dets
+
+
+class Isgri(Instrument):
+    name = "isgri"
+    description = "INTEGRAL IBIS/ISGRI coded-mask imager, 15 keV – 1 MeV"
+
+    def __init__(self) -> None:
+        self.products = {"isgri_image": IsgriImage()}
+
+    def params(self) -> list:
+        return isgri_params()
+
+
+__instruments__ = [Isgri]
