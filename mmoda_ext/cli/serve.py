@@ -1,0 +1,51 @@
+"""``mmoda serve``: the REST API and the oda_api-compatible API over a job manager, on loopback.
+
+Every traitlets option of the server and the job manager can be given after the known flags,
+e.g. ``mmoda serve --port 8766 --root jobs --JobManager.concurrency=4``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "serve",
+        help="serve the REST API and the oda_api-compatible API (127.0.0.1 by default)",
+        description="Serve MMODA Hub's REST API (/api/v1) and the dispatcher-compatible API "
+        "(/run_analysis, for oda_api) over a durable job store. Extra traitlets options "
+        "(--JobManager.concurrency=4, --MMODAServe.sync_wait=1 ...) are passed on.",
+    )
+    p.add_argument("--port", type=int, default=None, help="port (default 8766; 0: a free port)")
+    p.add_argument("--ip", default=None, help="interface (default 127.0.0.1)")
+    p.add_argument("--root", default=None, help="job store and products folder (default mmoda-jobs)")
+    p.add_argument("--token-secret", default=None,
+                   help="HS256 token secret (default: $MMODA_TOKEN_SECRET); prefer the environment")
+    p.add_argument("--tiers", default=None, help="tier table (default hub_config/tiers.yaml)")
+    p.add_argument("--compute", choices=["dask", "serial"], default=None, help="where products run")
+    p.add_argument("--config", default=None, help="a traitlets config file (Python)")
+    p.add_argument("--generate-config", action="store_true", help="print every option and exit")
+    p.add_argument("options", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return p
+
+
+def main(args) -> int:
+    from ..server.app import MMODAServe
+
+    argv: list[str] = []
+    for flag, value in (("port", args.port), ("ip", args.ip), ("root", args.root),
+                        ("token-secret", args.token_secret), ("tiers", args.tiers),
+                        ("compute", args.compute)):
+        if value is not None:
+            argv.append(f"--{flag}={value}")
+    argv += list(args.options or [])
+    app = MMODAServe()
+    if args.generate_config:
+        print(app.generate_config_file())
+        return 0
+    app.initialize(argv)
+    if args.config:
+        app.load_config_file(args.config)
+    app.start()
+    return 0

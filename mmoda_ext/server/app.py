@@ -1,0 +1,124 @@
+"""The tornado application behind ``mmoda serve`` (and the handler list others mount).
+
+``default_handlers`` (REST API + dispatcher-compatible door) is the one list of routes; the
+jupyter-server extension and the public service mount the same list and put the same
+objects in their settings (see :mod:`.base`). :class:`MMODAServe` is a traitlets
+``Application``: every option is configurable (``--MMODAServe.port=...``,
+``--JobManager.concurrency=...``) and ``mmoda serve --generate-config`` prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from tornado import web
+from tornado.httpserver import HTTPServer
+from traitlets import Bool, Float, Integer, Unicode, default
+from traitlets.config import Application
+
+from ..access.tiers import TierTable
+from ..jobs.manager import JobManager
+from . import oda_api, rest
+
+__all__ = ["MMODAServe", "default_handlers", "make_app"]
+
+default_handlers = rest.default_handlers + oda_api.default_handlers
+
+
+def _access_log(handler: web.RequestHandler) -> None:
+    """Tornado's access log without query strings: tokens travel there and are never logged."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    logging.getLogger("tornado.access").log(
+        level, "%d %s %s %.1fms", status, handler.request.method, handler.request.path,
+        1000.0 * handler.request.request_time(),
+    )
+
+
+def make_app(manager: JobManager, *, tiers: TierTable | None = None, token_secret: str = "",
+             base_url: str = "/", sync_wait: float = 2.0, **settings) -> web.Application:
+    """A tornado application serving ``default_handlers`` over ``manager``."""
+    prefix = "/" + base_url.strip("/") if base_url.strip("/") else ""
+    handlers = [(prefix + path, handler) for path, handler in default_handlers]
+    return web.Application(
+        handlers,
+        mmoda_manager=manager,
+        mmoda_tiers=tiers or TierTable.load(),
+        mmoda_token_secret=token_secret,
+        mmoda_sync_wait=sync_wait,
+        log_function=_access_log,
+        **settings,
+    )
+
+
+class MMODAServe(Application):
+    """Serve the REST API and the oda_api-compatible API over a job manager."""
+
+    name = "mmoda-serve"
+    description = "MMODA Hub server: REST API and dispatcher-compatible API (oda_api)"
+    classes = [JobManager]
+
+    ip = Unicode("127.0.0.1", help="Interface to listen on (loopback by default)").tag(config=True)
+    port = Integer(8766, help="Port to listen on (0: a free port, printed at start)").tag(config=True)
+    base_url = Unicode("/", help="URL prefix of every route").tag(config=True)
+    root = Unicode("mmoda-jobs", help="Folder of the job store and products").tag(config=True)
+    token_secret = Unicode(help="HS256 secret of MMODA tokens (env MMODA_TOKEN_SECRET)").tag(config=True)
+    tiers_file = Unicode(None, allow_none=True, help="Tier table (YAML/JSON); default hub_config/tiers.yaml").tag(config=True)
+    sync_wait = Float(2.0, min=0.0, help="Seconds a new request waits for its job before answering "
+                      "'submitted' (quick jobs answer 'done' at once)").tag(config=True)
+    token_max_refresh_interval = Float(604800.0, min=0.0, help="Longest /refresh_token extension (s)").tag(config=True)
+    announce = Bool(True, help="Print the URL once listening").tag(config=True)
+
+    aliases = {
+        "ip": "MMODAServe.ip",
+        "port": "MMODAServe.port",
+        "root": "MMODAServe.root",
+        "token-secret": "MMODAServe.token_secret",
+        "tiers": "MMODAServe.tiers_file",
+        "base-url": "MMODAServe.base_url",
+        "compute": "JobManager.compute",
+        "workers": "JobManager.n_workers",
+        "scheduler": "JobManager.scheduler_address",
+        "archive": "JobManager.archive_root",
+        "log-level": "Application.log_level",
+    }
+
+    @default("token_secret")
+    def _default_secret(self) -> str:
+        return os.environ.get("MMODA_TOKEN_SECRET", "")
+
+    def init_manager(self) -> JobManager:
+        return JobManager(parent=self, root=self.root)
+
+    def init_app(self, manager: JobManager) -> web.Application:
+        tiers = TierTable.load(self.tiers_file)
+        return make_app(manager, tiers=tiers, token_secret=self.token_secret, base_url=self.base_url,
+                        sync_wait=self.sync_wait,
+                        mmoda_token_max_refresh_interval=self.token_max_refresh_interval)
+
+    async def serve(self) -> None:
+        manager = self.init_manager()
+        await manager.start()
+        app = self.init_app(manager)
+        server = HTTPServer(app, xheaders=False)
+        sockets = __import__("tornado.netutil", fromlist=["bind_sockets"]).bind_sockets(self.port, self.ip)
+        server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        if self.announce:
+            print(f"mmoda serve: listening on http://{self.ip}:{port}{self.base_url}", flush=True)
+        if not self.token_secret:
+            self.log.warning("no token secret configured: every token will be refused")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        server.stop()
+        await manager.stop()
+        manager.close()
+
+    def start(self) -> None:
+        asyncio.run(self.serve())
