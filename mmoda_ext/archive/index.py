@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,16 @@ __all__ = ["ScwIndex", "DEFAULT_SEED"]
 log = logging.getLogger(__name__)
 
 DEFAULT_SEED = 20021017  # launch date
-_COLUMNS = ("key", "rev", "ra", "dec", "pa", "tstart", "tstop", "ontime", "deadc", "private", "target")
+_COLUMNS = ("key", "rev", "ra", "dec", "pa", "tstart", "tstop", "ontime", "deadc", "private", "target",
+            "slew_s")
 _MEMO: dict[int, ScwIndex] = {}
 _LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _fingerprint() -> str:
+    code = Path(schedule.__file__).read_bytes() + Path(__file__).read_bytes()
+    return hashlib.sha256(code).hexdigest()[:10]
 
 
 def _as_ijd(value, parameter: str) -> float:
@@ -43,10 +51,11 @@ def _as_ijd(value, parameter: str) -> float:
 
 
 class ScwIndex:
-    """All science windows of the mission: pointings (F=0) and the slews (F=1) before them.
+    """All science windows of the mission: the pointings (F=0) and the slews (F=1) before them.
 
-    Rows are sorted by id (= by time for pointings). Use :meth:`default` to get the shared,
-    memoised instance rather than building a new one.
+    The table holds one row per pointing, sorted by id (= by time); the slew ``RRRRPPPP0011``
+    that leads to pointing ``RRRRPPPP0010`` is derived from it (``slew_s`` seconds before the
+    pointing, same attitude as its destination). Use :meth:`default` for the shared instance.
     """
 
     def __init__(self, columns: dict[str, np.ndarray], targets: list[str], seed: int) -> None:
@@ -54,43 +63,33 @@ class ScwIndex:
         self.targets = list(targets)
         for c in _COLUMNS:
             setattr(self, c, np.asarray(columns[c]))
-        self.is_pointing = (self.key % 10000) == 10
-        p = np.nonzero(self.is_pointing)[0]
-        self._p_rows = p
-        self._p_tstart = self.tstart[p]
-        self._p_tstop = self.tstop[p]
-        self._p_xyz = schedule.unit(self.ra[p], self.dec[p])
-        self._p_private = self.private[p].astype(bool)
+        self._xyz = schedule.unit(self.ra, self.dec)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def build(cls, seed: int = DEFAULT_SEED) -> ScwIndex:
         """Generate the index from the observing plan (no cache)."""
         plan = schedule.build_plan(int(seed))
-        n = plan["rev"].size
-        base = plan["rev"].astype(np.int64) * 10**8 + plan["pnum"] * 10**4
-        slew_stop = plan["tstart"]
-        slew_start = slew_stop - plan["slew_s"] / 86400.0
         cols = {
-            "key": np.concatenate([base + 10, base + 11]),  # SSS=001, F=0 / F=1
-            "rev": np.concatenate([plan["rev"]] * 2),
-            "ra": np.concatenate([plan["ra"]] * 2),
-            "dec": np.concatenate([plan["dec"]] * 2),
-            "pa": np.concatenate([plan["pa"]] * 2),
-            "tstart": np.concatenate([plan["tstart"], slew_start]),
-            "tstop": np.concatenate([plan["tstop"], slew_stop]),
-            "ontime": np.concatenate([plan["ontime"], plan["slew_s"]]),
-            "deadc": np.concatenate([plan["deadc"]] * 2),
-            "private": np.concatenate([plan["private"]] * 2),
-            "target": np.concatenate([plan["target"], np.full(n, len(plan["names"]), np.int16)]),
+            "key": plan["rev"].astype(np.int64) * 10**8 + plan["pnum"] * 10**4 + 10,  # SSS=001, F=0
+            "rev": plan["rev"].astype(np.int16),
+            "ra": plan["ra"],
+            "dec": plan["dec"],
+            "pa": plan["pa"].astype(np.float32),
+            "tstart": plan["tstart"],
+            "tstop": plan["tstop"],
+            "ontime": plan["ontime"].astype(np.float32),
+            "deadc": plan["deadc"].astype(np.float32),
+            "private": plan["private"].astype(bool),
+            "target": plan["target"].astype(np.int16),
+            "slew_s": plan["slew_s"].astype(np.float32),
         }
-        order = np.argsort(cols["key"], kind="stable")
-        cols = {k: v[order] for k, v in cols.items()}
-        return cls(cols, list(plan["names"]) + ["slew"], seed)
+        return cls(cols, list(plan["names"]), seed)
 
     @staticmethod
     def cache_path(cache_dir: str | Path, seed: int = DEFAULT_SEED) -> Path:
-        return Path(cache_dir) / f"scw_index-v{schedule.GENERATOR_VERSION}-s{int(seed)}.npz"
+        """Cache file name: changes with the generator code, so a stale cache is never read."""
+        return Path(cache_dir) / f"scw_index-v{schedule.GENERATOR_VERSION}-{_fingerprint()}-s{int(seed)}.npz"
 
     @classmethod
     def default(cls, seed: int = DEFAULT_SEED, cache_dir: str | Path | None = None) -> ScwIndex:
@@ -110,6 +109,8 @@ class ScwIndex:
                 index = cls.build(seed)
                 if path is not None:
                     try:
+                        for stale in path.parent.glob(f"scw_index-*-s{seed}.npz"):
+                            stale.unlink(missing_ok=True)
                         index.save(path)
                     except OSError as exc:
                         log.warning("cannot write index cache %s: %s", path, exc)
@@ -135,30 +136,36 @@ class ScwIndex:
 
     # -- access ------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(self.key.size)
+        """Number of science windows (pointings and slews)."""
+        return 2 * int(self.key.size)
 
     @property
     def n_pointings(self) -> int:
-        return int(self._p_rows.size)
+        return int(self.key.size)
 
     @property
     def time_range(self) -> tuple[Time, Time]:
-        return ijd_to_time(self.tstart.min()), ijd_to_time(self.tstop.max())
+        return ijd_to_time(self.tstart[0] - self.slew_s[0] / 86400.0), ijd_to_time(self.tstop[-1])
 
-    def window(self, row: int) -> ScienceWindow:
-        """The science window of table row ``row``."""
+    def window(self, row: int, slew: bool = False) -> ScienceWindow:
+        """The pointing of table row ``row`` (or the slew before it)."""
+        row = int(row)
+        tstart, tstop = float(self.tstart[row]), float(self.tstop[row])
+        ontime = round(float(self.ontime[row]), 3)
+        if slew:
+            tstart, tstop, ontime = tstart - float(self.slew_s[row]) / 86400.0, tstart, float(self.slew_s[row])
         return ScienceWindow(
-            scw_id=format_scw_id(self.key[row]),
+            scw_id=format_scw_id(self.key[row] + (1 if slew else 0)),
             revolution=int(self.rev[row]),
             ra=float(self.ra[row]),
             dec=float(self.dec[row]),
-            pa=float(self.pa[row]),
-            tstart=float(self.tstart[row]),
-            tstop=float(self.tstop[row]),
-            ontime=float(self.ontime[row]),
-            deadc=float(self.deadc[row]),
+            pa=round(float(self.pa[row]), 4),
+            tstart=tstart,
+            tstop=tstop,
+            ontime=ontime,
+            deadc=round(float(self.deadc[row]), 5),
             private=bool(self.private[row]),
-            target=self.targets[int(self.target[row])],
+            target="slew" if slew else self.targets[int(self.target[row])],
         )
 
     def get(self, scw_id: str) -> ScienceWindow:
@@ -167,13 +174,15 @@ class ScwIndex:
         if not str(scw_id).strip().endswith(".001"):
             raise ParameterError("scw_list", scw_id, "consolidated science windows (version .001)",
                                  "Only consolidated data are in the archive")
-        row = int(np.searchsorted(self.key, key))
-        if row >= self.key.size or self.key[row] != key:
+        slew = key % 10000 == 11
+        pkey = key - 1 if slew else key
+        row = int(np.searchsorted(self.key, pkey))
+        if row >= self.key.size or self.key[row] != pkey:
             raise ParameterError(
                 "scw_list", scw_id,
-                f"ids of science windows of revolutions {int(self.rev.min())}-{int(self.rev.max())} "
+                f"ids of science windows of revolutions {int(self.rev[0])}-{int(self.rev[-1])} "
                 "that exist in the archive, e.g. 066500220010.001", "No such science window")
-        return self.window(row)
+        return self.window(row, slew=slew)
 
     def get_many(self, ids: Iterable[str]) -> list[ScienceWindow]:
         return [self.get(i) for i in ids]
@@ -181,7 +190,7 @@ class ScwIndex:
     # -- selection ---------------------------------------------------------------------------
     def cone(self, ra: float, dec: float, radius_deg: float, t1, t2,
              include_private: bool = False) -> np.ndarray:
-        """Table rows of pointings (id ``...0010.001``) whose axis is within ``radius_deg`` of
+        """Table rows of the pointings (id ``...0010.001``) whose axis is within ``radius_deg`` of
         (ra, dec) and whose time overlaps [t1, t2], in time order."""
         ra, dec, radius = float(ra), float(dec), float(radius_deg)
         if not -90.0 <= dec <= 90.0:
@@ -191,15 +200,15 @@ class ScwIndex:
         i1, i2 = _as_ijd(t1, "T1"), _as_ijd(t2, "T2")
         if not i2 > i1:
             raise ParameterError("T2", t2, f"a time after T1 ({t1})")
-        lo = int(np.searchsorted(self._p_tstop, i1, side="right"))
-        hi = int(np.searchsorted(self._p_tstart, i2, side="left"))
+        lo = int(np.searchsorted(self.tstop, i1, side="right"))
+        hi = int(np.searchsorted(self.tstart, i2, side="left"))
         if hi <= lo:
             return np.empty(0, dtype=np.int64)
         v = schedule.unit(ra % 360.0, dec)
-        ok = self._p_xyz[lo:hi] @ v >= np.cos(np.radians(radius))
+        ok = self._xyz[lo:hi] @ v >= np.cos(np.radians(radius))
         if not include_private:
-            ok &= ~self._p_private[lo:hi]
-        return self._p_rows[lo:hi][ok]
+            ok &= ~self.private[lo:hi]
+        return lo + np.nonzero(ok)[0]
 
     def select(self, ra: float, dec: float, radius_deg: float, t1: Time, t2: Time,
                max_pointings: int | None = None, include_private: bool = False,
@@ -228,7 +237,7 @@ class ScwIndex:
 
     def to_table(self, rows: np.ndarray | None = None) -> Table:
         """An astropy Table (ScW_ID, REVOL, RA_SCX, DEC_SCX, POSANG, TSTART, TSTOP, ONTIME, DEADC...)."""
-        rows = np.arange(len(self)) if rows is None else np.asarray(rows)
+        rows = np.arange(self.key.size) if rows is None else np.asarray(rows)
         t = Table()
         t["SWID"] = [format_scw_id(k) for k in self.key[rows]]
         t["REVOL"] = self.rev[rows]

@@ -143,19 +143,19 @@ class Field:
 
 
 FIELDS = [
-    Field("Galactic Centre", 266.405, -28.936, 10.0, ("5x5", "hex")),
-    Field("GCDE", 0.0, 0.0, 6.0, ("gcde",)),
-    Field("Galactic plane scan", 0.0, 0.0, 8.0, ("gps",)),
+    Field("Galactic Centre", 266.405, -28.936, 30.0, ("5x5", "hex")),
+    Field("GCDE", 0.0, 0.0, 15.0, ("gcde",)),
+    Field("Galactic plane scan", 0.0, 0.0, 12.0, ("gps",)),
     Field("Crab", 83.633, 22.015, 2.5),
-    Field("Cygnus region", 305.0, 37.5, 6.0),
-    Field("Vela region", 135.5, -42.0, 4.0),
-    Field("Carina-Crux", 182.0, -62.0, 3.0),
-    Field("Norma arm", 250.0, -46.0, 4.0),
+    Field("Cygnus region", 305.0, 37.5, 4.0),
+    Field("Vela region", 135.5, -42.0, 3.0),
+    Field("Carina-Crux", 182.0, -62.0, 2.0),
+    Field("Norma arm", 250.0, -46.0, 5.0),
     Field("Scorpius-Ophiuchus", 252.0, -30.0, 3.0),
     Field("Scutum-Sagittarius arm", 281.0, -5.0, 3.0),
     Field("GRS 1915+105", 288.798, 10.946, 2.0),
-    Field("Her X-1", 254.458, 35.342, 1.0),
-    Field("Cas A region", 350.85, 58.81, 1.5),
+    Field("Her X-1", 254.458, 35.342, 0.7),
+    Field("Cas A region", 350.85, 58.81, 1.0),
     Field("Galactic anticentre", 92.0, 25.0, 1.2),
     Field("Perseus cluster", 49.95, 41.51, 1.0, private_rate=0.05),
     Field("Cen A", 201.365, -43.019, 2.0, private_rate=0.05),
@@ -200,36 +200,51 @@ def _forced_blocks():
     return out
 
 
-def _visible(ra, dec, ijd, margin):
-    sra, sdec = sun_radec(ijd)
-    ang = np.degrees(np.arccos(np.clip(unit(ra, dec) @ unit(sra, sdec), -1, 1)))
-    return (ang >= SUN_RANGE[0] + margin) & (ang <= SUN_RANGE[1] - margin)
+def _weighted_pick(rng, weights: np.ndarray, n: int) -> list[int]:
+    """n distinct indices drawn with probability ~ weights (with repeats if too few are allowed)."""
+    w = weights.astype(float).copy()
+    out = []
+    for _ in range(n):
+        if w.sum() <= 0:
+            w = weights.astype(float).copy()
+        c = np.cumsum(w)
+        i = int(np.searchsorted(c, rng.random() * c[-1], side="right"))
+        out.append(min(i, w.size - 1))
+        w[out[-1]] = 0.0
+    return out
 
 
 def _plan_blocks(seed: int):
-    """Python loop over revolutions (cheap): the observation blocks, chronological."""
+    """Loop over revolutions (cheap: visibility is precomputed): observation blocks in time order."""
     forced = _forced_blocks()
     names = [f.name for f in FIELDS] + sorted({b[2] for b in forced} - {f.name for f in FIELDS})
     name_id = {n: i for i, n in enumerate(names)}
-    # field centres in ICRS (galactic-pattern fields are placed per block)
-    fra = np.array([f.ra for f in FIELDS])
-    fdec = np.array([f.dec for f in FIELDS])
     fw = np.array([f.weight for f in FIELDS])
-    fmargin = np.array([max(HALF_SIZE[p] for p in f.patterns) for f in FIELDS])
     fgal = np.array([f.patterns[0] in GALACTIC_PATTERNS for f in FIELDS])
+    fra = np.where(fgal, 266.405, [f.ra for f in FIELDS])
+    fdec = np.where(fgal, -28.936, [f.dec for f in FIELDS])
+    fmargin = np.array([max(HALF_SIZE[p] for p in f.patterns) for f in FIELDS])
     plane_l = np.arange(0.0, 360.0, 10.0)
     plane_ra, plane_dec = gal_to_icrs(plane_l, np.zeros_like(plane_l))
+    revs = np.arange(FIRST_REV, last_rev() + 1)
+    rs = rev_start(revs)
+    period = rev_start(revs + 1) - rs
+    s0_all = rs + SCIENCE_PHASE[0] * period
+    s1_all = np.minimum(rs + SCIENCE_PHASE[1] * period, END_IJD)
+    tmid_all = 0.5 * (s0_all + s1_all)
+    sun = unit(*sun_radec(tmid_all))
+    ang_f = np.degrees(np.arccos(np.clip(sun @ unit(fra, fdec).T, -1, 1)))
+    vis_f_all = (ang_f >= SUN_RANGE[0] + fmargin) & (ang_f <= SUN_RANGE[1] - fmargin)
+    ang_p = np.degrees(np.arccos(np.clip(sun @ unit(plane_ra, plane_dec).T, -1, 1)))
+    m = HALF_SIZE["gps"]
+    vis_p_all = (ang_p >= SUN_RANGE[0] + m) & (ang_p <= SUN_RANGE[1] - m)
+    nominal_all = 2000.0 + 1300.0 * np.clip((tmid_all - 1100.0) / 2900.0, 0.0, 1.0)
     blocks = []  # (rev, t0, t1, field_id, lon, lat, pattern_id, private, nominal_s)
-    for rev in range(FIRST_REV, last_rev() + 1):
-        rng = np.random.default_rng([seed, rev])
-        rs = float(rev_start(rev))
-        period = float(rev_start(rev + 1)) - rs
-        s0, s1 = rs + SCIENCE_PHASE[0] * period, min(rs + SCIENCE_PHASE[1] * period, END_IJD)
+    for j, rev in enumerate(revs.tolist()):
+        s0, s1, tmid, nominal = float(s0_all[j]), float(s1_all[j]), float(tmid_all[j]), float(nominal_all[j])
         if s1 <= s0 or any(a < s1 and s0 < b for a, b in OUTAGES):
             continue
-        tmid = 0.5 * (s0 + s1)
-        frac = np.clip((tmid - 1100.0) / 2900.0, 0.0, 1.0)
-        nominal = 2000.0 + 1300.0 * frac  # s, ScWs get longer through the mission
+        rng = np.random.default_rng([seed, rev])
         # free intervals of this revolution once the fixed campaigns are placed
         spans = []
         cuts = sorted((max(a, s0), min(b, s1), n, ra, dec, p) for a, b, n, ra, dec, p in forced
@@ -242,23 +257,19 @@ def _plan_blocks(seed: int):
             cursor = b
         if s1 - cursor > 0.25:
             spans.append((cursor, s1, None))
-        vis_f = _visible(np.where(fgal, 266.4, fra), np.where(fgal, -28.9, fdec), tmid, fmargin)
-        vis_plane = _visible(plane_ra, plane_dec, tmid, HALF_SIZE["gps"])
-        if not vis_plane.any():
-            vis_f &= ~fgal
+        vis_plane = vis_p_all[j]
+        weights = fw * (vis_f_all[j] & (vis_plane.any() | ~fgal))
         for a, b, fixed in spans:
             if fixed is not None:
                 n, ra, dec, p = fixed
-                nom = float(np.clip(nominal * rng.uniform(0.9, 1.1), 1800, 3600))
+                nom = min(max(nominal * rng.uniform(0.9, 1.1), 1800.0), 3600.0)
                 blocks.append((rev, a, b, name_id[n], ra, dec, PATTERN_IDS[p], False, nom))
                 continue
-            nblk = int(rng.choice([1, 2, 3], p=[0.4, 0.42, 0.18]))
-            bounds = np.sort(rng.uniform(0.2, 0.8, nblk - 1)) if nblk > 1 else np.array([])
+            u = rng.random()
+            nblk = 1 if u < 0.4 else 2 if u < 0.82 else 3
+            bounds = np.sort(rng.uniform(0.2, 0.8, nblk - 1))
             edges = a + (b - a) * np.concatenate([[0.0], bounds, [1.0]])
-            p = fw * vis_f
-            chosen = rng.choice(len(FIELDS), size=nblk, replace=False, p=p / p.sum()) \
-                if (p > 0).sum() >= nblk else rng.choice(len(FIELDS), size=nblk, p=p / p.sum())
-            for k, fi in enumerate(chosen):
+            for k, fi in enumerate(_weighted_pick(rng, weights, nblk)):
                 f = FIELDS[fi]
                 pat = f.patterns[int(rng.integers(len(f.patterns)))]
                 if pat == "gps":
@@ -268,7 +279,7 @@ def _plan_blocks(seed: int):
                 else:
                     lon, lat = f.ra, f.dec
                 private = bool(rng.random() < f.private_rate) and tmid > 6000.0
-                nom = float(np.clip(nominal * rng.uniform(0.85, 1.15), 1800, 3600))
+                nom = min(max(nominal * rng.uniform(0.85, 1.15), 1800.0), 3600.0)
                 blocks.append((rev, edges[k], edges[k + 1], int(fi), lon, lat, PATTERN_IDS[pat], private, nom))
     cols = list(zip(*blocks, strict=True))
     dtypes = [np.int32, float, float, np.int16, float, float, np.int8, bool, float]
