@@ -394,8 +394,16 @@ class JobManager(LoggingConfigurable):
     def _execute(self, job_id: str) -> None:
         try:
             self._execute_claimed(job_id)
-        except Exception:
+        except Exception as err:
+            # never leave a claimed job behind: the heartbeat would renew its lease forever
             self.log.exception("job %s: unexpected error in the job manager", job_id)
+            error = err.message if isinstance(err, PublicError) else (
+                f"The job could not be run ({type(err).__name__}); please tell the team the job id {job_id}."
+            )
+            try:
+                self.store.finish(job_id, self.owner, JobStatus.FAILED, error=error)
+            except Exception:
+                self.log.exception("job %s: could not record the failure", job_id)
         finally:
             with self._lock:
                 self._queued.discard(job_id)
@@ -428,8 +436,9 @@ class JobManager(LoggingConfigurable):
             if job_id in self._cancelled:
                 return
             shutil.rmtree(job.outdir, ignore_errors=True)
-            ctx = self._context(job, rights, self._progress_callback(job_id))
+            ctx = None
             try:
+                ctx = self._context(job, rights, self._progress_callback(job_id))
                 result = self._run_product(inst, job.product, params, ctx)
                 write_products(result, job.outdir)
             except _Interrupted:
@@ -461,9 +470,8 @@ class JobManager(LoggingConfigurable):
                 self._mail_if_due(job_id)
                 return
             finally:
-                close = getattr(ctx, "close", None)
-                if close is not None:
-                    close()
+                if ctx is not None and hasattr(ctx, "close"):
+                    ctx.close()  # a context never closes the shared client it was given
             self._finish_done(job, None, result.messages)
             return
 

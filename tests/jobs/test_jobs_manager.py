@@ -251,3 +251,13 @@ async def test_async_start_stop(make_manager, alice):
     m.wait(job.job_id, 10)
     await m.stop()
     assert not m.running
+
+
+def test_job_of_an_instrument_gone_after_restart_fails_cleanly(make_manager, toy, alice):
+    first = make_manager(start=False)
+    job = first.submit("toy", "sum", {"n": 1}, alice)
+    first.close()
+    second = make_manager(instruments={})  # the plug-in is not installed any more
+    done = second.wait(job.job_id, 10)
+    assert done.status is JobStatus.FAILED and "toy" in done.error and "instrument" in done.error
+    assert second.store.unfinished() == []
