@@ -33,6 +33,7 @@ DEFAULT_SEED = 20021017  # launch date
 _COLUMNS = ("key", "rev", "ra", "dec", "pa", "tstart", "tstop", "ontime", "deadc", "private", "target",
             "slew_s")
 _MEMO: dict[int, ScwIndex] = {}
+_SAVED: set[Path] = set()
 _LOCK = threading.Lock()
 
 
@@ -95,11 +96,14 @@ class ScwIndex:
     def default(cls, seed: int = DEFAULT_SEED, cache_dir: str | Path | None = None) -> ScwIndex:
         """The memoised index for ``seed``; read from / written to ``cache_dir`` if given."""
         seed = int(seed)
+        path = cls.cache_path(cache_dir, seed) if cache_dir else None
         with _LOCK:
             if seed in _MEMO:
-                return _MEMO[seed]
+                index = _MEMO[seed]
+                if path is not None and path not in _SAVED and not path.is_file():
+                    index._save_quietly(path)
+                return index
             index = None
-            path = cls.cache_path(cache_dir, seed) if cache_dir else None
             if path is not None and path.is_file():
                 try:
                     index = cls.load(path)
@@ -108,14 +112,19 @@ class ScwIndex:
             if index is None:
                 index = cls.build(seed)
                 if path is not None:
-                    try:
-                        for stale in path.parent.glob(f"scw_index-*-s{seed}.npz"):
-                            stale.unlink(missing_ok=True)
-                        index.save(path)
-                    except OSError as exc:
-                        log.warning("cannot write index cache %s: %s", path, exc)
+                    index._save_quietly(path)
             _MEMO[seed] = index
             return index
+
+    def _save_quietly(self, path: Path) -> None:
+        """Write the disk cache, replacing stale versions; a read-only archive only logs."""
+        _SAVED.add(path)
+        try:
+            for stale in path.parent.glob(f"scw_index-*-s{self.seed}.npz"):
+                stale.unlink(missing_ok=True)
+            self.save(path)
+        except OSError as exc:
+            log.warning("cannot write index cache %s: %s", path, exc)
 
     def save(self, path: str | Path) -> Path:
         """Write the index as npz (atomic rename, safe with concurrent writers)."""
