@@ -38,7 +38,7 @@ def write_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, meta: dic
         "E_MAX": np.full(len(IMATYPES), e2, np.float32),
     }))
     index.name = "GROUPING"
-    wcs_header = frame.wcs().to_header()
+    wcs_header = frame.wcs_header()
     arrays = {
         "INTENSITY": image.intensity,
         "VARIANCE": image.variance,
@@ -59,7 +59,7 @@ def write_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, meta: dic
         h["EXPOSURE"] = (float(meta["exposure"]), "[s] sum of window exposures")
         h["NUM_SCW"] = (int(meta["n_scw"]), "science windows in the mosaic")
         h["OSA_VERS"] = (meta["osa_version"], "rate scale of the intensities")
-        h["MOSASPR"] = (0, "nearest-neighbour reprojection (no pixel spread)")
+        h["MOSASPR"] = (0, "nearest-neighbour reprojection")
         h["CREATOR"] = "mmoda-hub isgri_image"
         h.update(wcs_header)
         hdus.append(fits.ImageHDU(np.asarray(arrays[kind], np.float32), header=h))
@@ -135,8 +135,7 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
     ax = fig.add_subplot(projection=frame.wcs())
     vmax = max(10.0, float(np.nanmax(sig)) if covered.any() else 10.0)
     norm = AsinhNorm(linear_width=3.0, vmin=-5.0, vmax=vmax)
-    cmap = plt.get_cmap("magma").copy()
-    cmap.set_bad("#dcdcdc")
+    cmap = plt.get_cmap("magma").with_extremes(bad="#dcdcdc")
     im = ax.imshow(sig, origin="lower", cmap=cmap, norm=norm, interpolation="nearest")
     if rows.size:
         pad = 5
@@ -160,7 +159,7 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
     t1 = ijd_to_time(meta["tstart"]).utc.iso[:16]
     t2 = ijd_to_time(meta["tstop"]).utc.iso[:16]
     ax.set_title(
-        f'ISGRI {meta["e1"]:g}–{meta["e2"]:g} keV significance mosaic ({meta["osa_version"]})\n'
+        f'{meta.get("instrument", "ISGRI")} {meta["e1"]:g}–{meta["e2"]:g} keV significance mosaic ({meta["osa_version"]})\n'
         f'{t1} – {t2} UTC · {meta["n_scw"]} science windows · exposure {meta["exposure"] / 1e3:.1f} ks',
         fontsize=10,
     )

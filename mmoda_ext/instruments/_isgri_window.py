@@ -72,7 +72,11 @@ def window_image(archive: Any, scw: Any, e1: float, e2: float, *, clean: bool = 
     cleaned = []
     if clean:
         cat = []
+        from .isgri import is_catalogued
+
         for src in archive.sky.near(scw.ra, scw.dec, 21.0):
+            if not is_catalogued(src):
+                continue
             x, y = frame.to_pixel(src.ra, src.dec)
             if np.isfinite(x):
                 cat.append((src.name, float(x), float(y)))

@@ -5,6 +5,10 @@ reproject, :mod:`._isgri_window`) folded into an inverse-variance mosaic as resu
 (bounded memory), then searches the mosaic, fits positions with a PSF and rates with a second
 pass of per-window PIF fits at the fitted positions. Rates are on the OSA10.2 scale in the
 data and multiplied by :func:`..science.ibis.osa_scale` for OSA11.x.
+
+The reference catalogue (cleaning, names) is the sky model minus sources whose ``kind`` is
+``uncatalogued``: those are simulated in the data but unknown to the analysis, so that an
+operator or a test can inject a source that must be found as ``NEW_1``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ __all__ = ["Isgri", "IsgriImage", "select_windows", "isgri_params"]
 E_MIN_KEV, E_MAX_KEV = 15.0, 800.0
 #: a mosaic peak is named after a catalogue source within this distance (deg)
 MATCH_RADIUS_DEG = 0.2
+#: sky-model kinds that are simulated but absent from the reference catalogue (found as NEW_k)
+UNCATALOGUED = frozenset({"uncatalogued", "uncataloged", "unknown"})
 
 
 def isgri_params() -> list:
@@ -202,19 +208,26 @@ class _progress_span:
             del self.ctx.progress
 
 
-def detect(mos: DecodedImage, frame, sky: Any, threshold: float) -> list[dict[str, Any]]:
+def is_catalogued(source: Any) -> bool:
+    """Whether the analysis knows a sky-model source (kind 'uncatalogued' simulates an unknown one)."""
+    return str(getattr(source, "kind", "")).lower() not in UNCATALOGUED
+
+
+def detect(mos: DecodedImage, frame, sky: Any, threshold: float,
+           fwhm_pix: float | None = None) -> list[dict[str, Any]]:
     """Peaks above ``threshold`` σ, PSF-fitted, named from the sky model (else NEW_k)."""
     sig = mos.significance
     dets: list[dict[str, Any]] = []
     new = 0
     for row, col in sources.find_peaks(sig, threshold):
-        fit = sources.psf_fit(mos.intensity, mos.variance, row, col)
+        fit = (sources.psf_fit(mos.intensity, mos.variance, row, col) if fwhm_pix is None
+               else sources.psf_fit(mos.intensity, mos.variance, row, col, fwhm_pix=fwhm_pix))
         ra, dec = frame.to_sky(fit.x, fit.y)
         ra, dec = float(ra), float(dec)
         snr = float(sig[row, col])
         near = sky.near(ra, dec, MATCH_RADIUS_DEG)
         taken = {d["name"] for d in dets}
-        match = next((s for s in near if s.name not in taken), None)
+        match = next((s for s in near if s.name not in taken and is_catalogued(s)), None)
         if match is not None:
             name, is_new = match.name, False
         else:

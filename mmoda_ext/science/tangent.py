@@ -103,6 +103,18 @@ class TangentFrame:
         w.wcs.equinox = 2000.0
         return w
 
+    def wcs_header(self) -> dict:
+        """FITS WCS keywords with a CD matrix (the form of MMODA mosaics)."""
+        cd = self.cd()
+        return {
+            "CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CUNIT1": "deg", "CUNIT2": "deg",
+            "CRVAL1": float(self.ra0), "CRVAL2": float(self.dec0),
+            "CRPIX1": float(self.crpix[0] + 1.0), "CRPIX2": float(self.crpix[1] + 1.0),
+            "CD1_1": float(cd[0, 0]), "CD1_2": float(cd[0, 1]),
+            "CD2_1": float(cd[1, 0]), "CD2_2": float(cd[1, 1]),
+            "RADESYS": "FK5", "EQUINOX": 2000.0,
+        }
+
     def separation_deg(self, ra, dec) -> np.ndarray:
         """Angular distance of (ra, dec) from the tangent point, degrees."""
         c = unit_vector(self.ra0, self.dec0)
