@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+import numpy as np
 from astropy.time import Time
 
 from ..errors import ParameterError
@@ -103,6 +104,24 @@ class ScienceWindow:
         """A stable 63-bit integer from the id: seeds the per-window data simulation."""
         digest = hashlib.blake2b(self.scw_id.encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") & (2**63 - 1)
+
+    @property
+    def gti(self) -> np.ndarray:
+        """Good-time intervals, IJD, shape (n, 2), totalling ``ontime`` (deterministic per id).
+
+        Short losses trim the edges (attitude settling); a longer loss is one telemetry gap.
+        """
+        lost = max(self.telapse - self.ontime, 0.0) / 86400.0
+        rng = np.random.default_rng(self.seed)
+        if lost * 86400.0 < 60.0:
+            head = lost * rng.uniform(0.3, 0.9)
+            return np.array([[self.tstart + head, self.tstop - (lost - head)]])
+        edge = min(lost, 20.0 / 86400.0)
+        head = edge * rng.uniform(0.3, 0.9)
+        gap = lost - edge
+        span = (self.tstop - (edge - head)) - (self.tstart + head) - gap
+        g0 = self.tstart + head + span * rng.uniform(0.1, 0.9)
+        return np.array([[self.tstart + head, g0], [g0 + gap, self.tstop - (edge - head)]])
 
     def to_dict(self) -> dict:
         return {

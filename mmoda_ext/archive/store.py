@@ -67,6 +67,11 @@ class Archive(LoggingConfigurable):
         self._sky: SkyModel | None = None
         self._lock = threading.Lock()
 
+    def __reduce__(self):
+        # Dask ships tasks by pickle: a worker gets the same (shared, per-process) archive
+        return (_rebuild, (str(self.root), self.extra_sources, self.index_seed, self.resolve_online,
+                           self.cache_index))
+
     # -- parts (lazy: the CLI `info` and name resolution need not build the index) ------------
     @property
     def index(self) -> ScwIndex:
@@ -148,6 +153,13 @@ class Archive(LoggingConfigurable):
             "sky_files": [str(f) for f in self.sky.files],
             "sky_digest": self.sky.digest,
         }
+
+
+def _rebuild(root: str, extra: str, seed: int, online: bool, cache: bool) -> Archive:
+    if seed == DEFAULT_SEED and online and cache:
+        return default_archive(root, extra or None)
+    return Archive(root=root, extra_sources=extra, index_seed=seed, resolve_online=online,
+                   cache_index=cache)
 
 
 @lru_cache(maxsize=16)

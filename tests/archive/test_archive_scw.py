@@ -52,3 +52,13 @@ def test_standard_header():
     assert h["TSTART"] == 3000.0 and h["REVOL"] == 665 and h["SWID"] == "066500220010.001"
     assert h["TELAPSE"] == pytest.approx(2160.0)
     assert h["DEADC"] == 0.8
+
+
+@pytest.mark.parametrize("ontime", [2159.0, 2100.0, 1500.0])
+def test_gti_totals_ontime(ontime):
+    w = ScienceWindow("066500220010.001", 665, 83.6, 22.0, 10.0, 3000.0, 3000.025, ontime, 0.8, False, "Crab")
+    gti = w.gti
+    assert gti[0, 0] >= w.tstart and gti[-1, 1] <= w.tstop
+    assert np.all(gti[:, 1] > gti[:, 0]) and np.all(gti[1:, 0] >= gti[:-1, 1])
+    assert (gti[:, 1] - gti[:, 0]).sum() * 86400 == pytest.approx(ontime, abs=1e-3)
+    assert np.array_equal(gti, w.gti)

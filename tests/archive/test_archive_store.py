@@ -96,3 +96,17 @@ def test_extra_sources(tmp_path, monkeypatch):
     assert default_archive(tmp_path / "other").sky.find("my transient") is None
     with pytest.raises(ParameterError, match="extra_sources"):
         _ = Archive(root=tmp_path, extra_sources=tmp_path / "missing.ecsv").sky
+
+
+def test_archive_pickles_to_the_shared_instance(tmp_path):
+    import pickle
+
+    a = default_archive(tmp_path)
+    assert pickle.loads(pickle.dumps(a)) is a
+    b = Archive(root=tmp_path, resolve_online=False, index_seed=7)
+    c = pickle.loads(pickle.dumps(b))
+    assert c.index_seed == 7 and not c.resolve_online and c.root == b.root
+    w = a.index.get("066500220010.001")
+    assert pickle.loads(pickle.dumps(w)) == w
+    crab = a.sky.get("Crab")
+    assert pickle.loads(pickle.dumps(crab)).energy_flux(20, 40, 6000.0) == crab.energy_flux(20, 40, 6000.0)
