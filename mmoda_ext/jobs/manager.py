@@ -317,7 +317,13 @@ class JobManager(LoggingConfigurable):
                 + (f" ({job.error})" if job.error else "."),
                 parameter="job_id", value=job_id, status=409,
             )
-        return job.products()
+        try:
+            return job.products()
+        except (OSError, ValueError):
+            raise PublicError(
+                f"The products of job {job_id} are no longer stored; submit the same request "
+                "again to compute them anew.", parameter="job_id", value=job_id, status=410,
+            ) from None
 
     def wait(self, job_id: str, timeout: float = 60.0, poll: float = 0.05) -> Job:
         """Block until the job is finished (tests, CLI); raises ``TimeoutError``."""

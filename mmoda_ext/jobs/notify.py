@@ -319,6 +319,8 @@ class EmailNotifier(Notifier):
         took = (job.finished or time.time()) - job.created
         if job.status is JobStatus.DONE:
             paras = [f"Your request is done: it took {took:.1f} seconds, and the products are ready."]
+            if self.job_url:
+                paras.append("Products: " + self.job_url.format(products_url=self.products_url, job_id=job.job_id))
             status = "done"
         else:
             paras = [f"Unfortunately your request {job.status.value} after {took:.1f} seconds:\n{job.error or ''}"]

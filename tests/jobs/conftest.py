@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import threading
 from email import message_from_bytes, policy
@@ -12,16 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from jobs_toy import ToyInstrument  # noqa: E402
+from jobs_toy import ToyInstrument, free_port  # noqa: E402
 
 from mmoda_ext.access.rights import Rights  # noqa: E402
 from mmoda_ext.jobs.manager import JobManager  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ the provenance cache (``ctx.cache``) and are counted in ``<log_dir>/items.log``.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -17,6 +18,13 @@ from astropy.io import fits
 from mmoda_ext.errors import NoDataError
 from mmoda_ext.instruments.base import Instrument, Product, ProductFile, ProductSet
 from mmoda_ext.instruments.params import Float, Integer, String
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _append(path: Path, line: str) -> None:

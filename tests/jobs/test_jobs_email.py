@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from jobs_toy import free_port
+
 from mmoda_ext.access.rights import Rights
 from mmoda_ext.jobs.notify import EmailNotifier
 from mmoda_ext.models import JobStatus
@@ -111,8 +113,6 @@ def test_submission_interval_and_smtp_down(make_manager, smtp, alice, tmp_path):
     m.wait_mail()
     subjects = [str(x["Subject"]) for x in mails_for(box, job.job_id)]
     assert sum("[submitted]" in s for s in subjects) == 1 and sum("[failed]" in s for s in subjects) == 2
-
-    from conftest import free_port
 
     down = make_manager(root=str(tmp_path / "down"), notifier=notifier(free_port(), smtp_attempts=2))
     job = down.wait(down.submit("toy", "sum", {"n": 1}, alice).job_id, 10)

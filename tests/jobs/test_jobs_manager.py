@@ -261,3 +261,28 @@ def test_job_of_an_instrument_gone_after_restart_fails_cleanly(make_manager, toy
     done = second.wait(job.job_id, 10)
     assert done.status is JobStatus.FAILED and "toy" in done.error and "instrument" in done.error
     assert second.store.unfinished() == []
+
+
+def test_crash_loop_is_given_up(make_manager, alice):
+    """A job that killed its server too often (attempts recorded in the store) is failed, not run."""
+    import sqlite3
+
+    first = make_manager(start=False)
+    job = first.submit("toy", "sum", {"n": 1}, alice)
+    first.close()
+    db = sqlite3.connect(first.store.path)
+    db.execute("UPDATE jobs SET attempts=3, status='progress' WHERE job_id=?", (job.job_id,))
+    db.commit()
+    db.close()
+    second = make_manager(max_attempts=3)
+    done = second.wait(job.job_id, 10)
+    assert done.status is JobStatus.FAILED and "interrupted 3 times" in done.error
+
+
+def test_vanished_products_answer_410(make_manager, alice):
+    m = make_manager()
+    job = m.wait(m.submit("toy", "sum", {"n": 1}, alice).job_id, 10)
+    shutil.rmtree(job.outdir)
+    with pytest.raises(PublicError) as err:
+        m.products(job.job_id, alice)
+    assert err.value.status == 410 and "submit the same request again" in err.value.message
