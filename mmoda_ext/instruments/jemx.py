@@ -1,0 +1,413 @@
+"""INTEGRAL JEM-X: the ``jemx`` instrument with ``jemx_image``, ``jemx_spectrum``, ``jemx_lc``.
+
+The same machinery as ISGRI (shared balanced decoder, mosaic, peak search, PIF fits), with the
+JEM-X optics of :mod:`..science.jemx` and per-unit event lists (:mod:`..archive.jemx_data`).
+Rates are on-axis-equivalent (vignetting corrected) count rates, as in OSA's JEM-X products.
+One Dask task per science window; results are folded as they arrive (bounded memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from ..access.rights import Rights
+from ..archive import jemx_data
+from ..archive import jemx_products as out
+from ..errors import NoDataError
+from ..science import coded_mask, jemx, jemx_response, sources
+from ..science.mosaic import MosaicAccumulator, mosaic_frame, reproject_window
+from . import _isgri_products as common_out
+from ._isgri_window import ArchiveRef
+from .base import Instrument, Product, ProductFile, ProductSet
+from .isgri import _progress_span, _sum_pair, check_common, detect, select_windows
+from .params import Float, Integer, ScwList, Select
+
+__all__ = ["Jemx", "jemx_params", "jemx_windows"]
+
+E_MIN_KEV, E_MAX_KEV = 3.0, 35.0
+FIELD_DEG = 7.0  # sources further than this from the axis do not reach the detector
+PSF_FWHM_PIX = 2.2  # measured on decoded point sources (3.3 mm elements on 1.65 mm pixels)
+MIN_RESPONSE = 0.05  # windows where the target's vignetting is below this are not used
+
+
+def jemx_params() -> list:
+    return [
+        Select("jemx_num", default=2, choices=(1, 2), help="JEM-X unit"),
+        Float("E1_keV", default=3.0, unit="keV", min=E_MIN_KEV, max=E_MAX_KEV, help="Lower energy bound"),
+        Float("E2_keV", default=20.0, unit="keV", min=E_MIN_KEV, max=E_MAX_KEV, help="Upper energy bound"),
+        Float("radius", default=4.0, unit="deg", min=0.0, max=180.0,
+              help="Science windows whose pointing axis is within this radius of RA/DEC"),
+        Integer("max_pointings", default=50, min=1, max=100000,
+                help="At most this many science windows (a reproducible random subset above it)"),
+        ScwList("scw_list", default=None, help="Explicit science windows (overrides the search)"),
+        Select("osa_version", default="OSA11.2", choices=("OSA10.2", "OSA11.0", "OSA11.2", "OSA11.2-beta"),
+               help="Offline Science Analysis version"),
+        Select("integral_data_rights", default="public", choices=("public", "all-private"),
+               help="Include private science windows (needs the private-data right)"),
+    ]
+
+
+def jemx_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tuple[list[Any], list[str]]:
+    """Selected windows in which the requested unit was on; refuse if it was off in all."""
+    windows, messages = select_windows(params, archive, rights)
+    unit = int(params["jemx_num"])
+    on = [w for w in windows if jemx_data.unit_on(unit, w.revolution)]
+    if not on:
+        revs = sorted({w.revolution for w in windows})
+        other = [u for u in (1, 2) if u != unit and any(jemx_data.unit_on(u, w.revolution) for w in windows)]
+        hint = f" Use jemx_num={other[0]}, which was on." if other else ""
+        raise NoDataError(
+            f"JEM-X{unit} was switched off in all {len(windows)} selected science windows "
+            f"(revolutions {revs[0]}–{revs[-1]}).{hint}", parameter="jemx_num", value=unit)
+    if len(on) < len(windows):
+        messages.append(f"{len(windows) - len(on)} science window(s) left out: JEM-X{unit} was off")
+    return on, messages
+
+
+def _catalogue(archive: Any, scw: Any, frame) -> list[tuple[str, float, float]]:
+    cat = []
+    for src in archive.sky.near(scw.ra, scw.dec, FIELD_DEG):
+        x, y = frame.to_pixel(src.ra, src.dec)
+        if np.isfinite(x):
+            cat.append((src.name, float(x), float(y)))
+    return cat
+
+
+def _shifts(frame, positions: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    c = jemx.geometry(2).sky_centre
+    out_ = []
+    for ra, dec in positions:
+        x, y = frame.to_pixel(ra, dec)
+        out_.append((float(y) - c, float(x) - c))
+    return out_
+
+
+def _fit_positions(archive: Any, scw: Any, frame, ra: float, dec: float) -> list[tuple[float, float]]:
+    """The target first, then catalogue sources in the field (fitted jointly, not reported)."""
+    pos = [(ra, dec)]
+    for src in archive.sky.near(scw.ra, scw.dec, FIELD_DEG):
+        if np.hypot((src.ra - ra) * np.cos(np.radians(dec)), src.dec - dec) > 0.05:
+            pos.append((src.ra, src.dec))
+    return pos
+
+
+# -- per-window tasks (top-level, picklable) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    archive: ArchiveRef
+    unit: int
+    e1: float
+    e2: float
+    ra: float = 0.0
+    dec: float = 0.0
+    mosaic: Any = None
+    clean_threshold: float = 5.0
+    edges: tuple[float, ...] = ()
+
+
+def image_task(plan: Plan, scw: Any) -> dict[str, Any]:
+    archive = plan.archive.get()
+    win = jemx_data.load_window(archive, scw, plan.unit)
+    counts, _ = win.band(plan.e1, plan.e2)
+    dec = coded_mask.decoder_for(win.efficiency, win.background, optics=jemx.optics())
+    img = dec.decode(counts, win.exposure)
+    frame = jemx.window_frame(scw.ra, scw.dec, scw.pa, plan.unit)
+    img, _ = sources.clean_window(img, dec, counts, win.efficiency, win.background, win.exposure,
+                                  _catalogue(archive, scw, frame), plan.clean_threshold)
+    return {"part": reproject_window(img, frame, plan.mosaic), "exposure": win.exposure,
+            "ontime": win.ontime}
+
+
+def _fit(win, counts: np.ndarray, exposure: float, shifts) -> tuple[np.ndarray, np.ndarray, float]:
+    return sources.pif_fit(counts, win.efficiency, win.background, exposure, shifts, jemx.optics())
+
+
+def _response(win, shift) -> float:
+    return jemx.geometry(win.unit).response(shift, win.efficiency)
+
+
+def rate_task(plan: Plan, positions: tuple, scw: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Σ R/σ², Σ 1/σ² of sources at ``positions`` in one window (catalogue fluxes)."""
+    archive = plan.archive.get()
+    win = jemx_data.load_window(archive, scw, plan.unit)
+    counts, _ = win.band(plan.e1, plan.e2)
+    frame = jemx.window_frame(scw.ra, scw.dec, scw.pa, plan.unit)
+    shifts = _shifts(frame, list(positions))
+    keep = [i for i, s in enumerate(shifts) if _response(win, s) >= MIN_RESPONSE]
+    wr, w = np.zeros(len(positions)), np.zeros(len(positions))
+    if keep:
+        rates, errs, _ = _fit(win, counts, win.exposure, [shifts[i] for i in keep])
+        for j, i in enumerate(keep):
+            if np.isfinite(rates[j]) and errs[j] > 0:
+                wr[i], w[i] = rates[j] / errs[j] ** 2, 1.0 / errs[j] ** 2
+    return wr, w
+
+
+def spectrum_task(plan: Plan, scw: Any) -> dict[str, Any]:
+    archive = plan.archive.get()
+    win = jemx_data.load_window(archive, scw, plan.unit)
+    frame = jemx.window_frame(scw.ra, scw.dec, scw.pa, plan.unit)
+    shifts = _shifts(frame, _fit_positions(archive, scw, frame, plan.ra, plan.dec))
+    nb = len(jemx_response.SPEC_EDGES) - 1
+    res = {"wr": np.zeros(nb), "w": np.zeros(nb), "exposure": 0.0, "ontime": 0.0, "live": 0.0}
+    if _response(win, shifts[0]) < MIN_RESPONSE:
+        return res
+    cube = win.spectral_cube()
+    for k in range(nb):
+        rates, errs, _ = _fit(win, cube[k], win.exposure, shifts)
+        if np.isfinite(rates[0]) and errs[0] > 0:
+            res["wr"][k], res["w"][k] = rates[0] / errs[0] ** 2, 1.0 / errs[0] ** 2
+    res.update(exposure=win.exposure, ontime=win.ontime, live=win.deadc * win.ontime)
+    return res
+
+
+def lc_task(plan: Plan, scw: Any) -> dict[str, Any]:
+    """Rates per time bin (global edges ``plan.edges``, IJD) that overlap this window."""
+    archive = plan.archive.get()
+    win = jemx_data.load_window(archive, scw, plan.unit)
+    frame = jemx.window_frame(scw.ra, scw.dec, scw.pa, plan.unit)
+    shifts = _shifts(frame, _fit_positions(archive, scw, frame, plan.ra, plan.dec))
+    edges = np.asarray(plan.edges)
+    rows: list[dict[str, float]] = []
+    vign = _response(win, shifts[0])
+    if vign < MIN_RESPONSE:
+        return {"rows": rows, "deadc": win.deadc}
+    i0 = max(int(np.searchsorted(edges, scw.tstart, side="right")) - 1, 0)
+    i1 = min(int(np.searchsorted(edges, scw.tstop, side="left")), len(edges) - 1)
+    sub = edges[i0 : i1 + 1]
+    cubes = win.time_binned(plan.e1, plan.e2, sub)
+    good_frac = win.ontime / win.telapse
+    g = jemx.geometry(plan.unit)
+    illum = float((g.pif(shifts[0]) * win.efficiency).sum() / win.efficiency.sum())
+    bm = (win.efficiency * win.background)[win.efficiency > 0].sum()
+    for k in range(len(sub) - 1):
+        overlap = (min(sub[k + 1], scw.tstop) - max(sub[k], scw.tstart)) * 86400.0
+        if overlap <= 0:
+            continue
+        expo = overlap * good_frac * win.deadc
+        rates, errs, beta = _fit(win, cubes[k], expo, shifts)
+        if not np.isfinite(rates[0]):
+            continue
+        # background in the source's illuminated pixels, on the same on-axis-equivalent scale
+        brate = beta * bm / expo * illum / vign
+        berr = np.sqrt(max(beta * bm, 1.0)) / expo * illum / vign
+        rows.append({"i": i0 + k, "rate": float(rates[0]), "error": float(errs[0]), "brate": float(brate),
+                     "berror": float(berr), "fracexp": overlap * good_frac / ((sub[k + 1] - sub[k]) * 86400.0)})
+    return {"rows": rows, "deadc": win.deadc}
+
+
+# -- products -------------------------------------------------------------------------------
+
+
+def _meta(params: dict[str, Any], windows: list[Any]) -> dict[str, Any]:
+    return {"unit": int(params["jemx_num"]), "e1": params["E1_keV"], "e2": params["E2_keV"],
+            "tstart": min(w.tstart for w in windows), "tstop": max(w.tstop for w in windows),
+            "n_scw": len(windows), "osa_version": params["osa_version"],
+            "instrument": f"JEM-X{int(params['jemx_num'])}"}
+
+
+class _JemxProduct(Product):
+    def check(self, params: dict[str, Any], rights: Rights) -> None:
+        check_common(params, rights)
+
+    def _plan(self, params, ctx, **kw) -> Plan:
+        return Plan(ArchiveRef.of(ctx.archive), int(params["jemx_num"]), params["E1_keV"],
+                    params["E2_keV"], params["RA"], params["DEC"], **kw)
+
+
+class JemxImage(_JemxProduct):
+    name = "jemx_image"
+    description = "JEM-X sky mosaic, source catalogue and preview (OSA j_ima_iros + j_ima_mosaic)"
+
+    def params(self) -> list:
+        return [Float("detection_threshold", default=7.0, min=0.0, max=1000.0, unit="sigma",
+                      help="Catalogue sources and new detections above this significance")]
+
+    def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
+        windows, messages = jemx_windows(params, ctx.archive, ctx.rights)
+        meta = _meta(params, windows)
+        unit = meta["unit"]
+        frames = [jemx.window_frame(w.ra, w.dec, w.pa, unit) for w in windows]
+        mframe = mosaic_frame(params["RA"], params["DEC"], frames, pixel_deg=jemx.PIXEL_DEG)
+        plan = self._plan(params, ctx, mosaic=mframe)
+        tot = {"exposure": 0.0, "ontime": 0.0}
+
+        def fold(acc: MosaicAccumulator, res: dict[str, Any]) -> MosaicAccumulator:
+            tot["exposure"] += res["exposure"]
+            tot["ontime"] += res["ontime"]
+            return acc.add(res["part"])
+
+        with _progress_span(ctx, 0.02, 0.80):
+            acc = ctx.map_reduce(partial(image_task, plan), windows, fold, MosaicAccumulator(mframe),
+                                 label=f"JEM-X{unit} science windows")
+        mos = acc.result()
+        ctx.progress(0.82, "source search")
+        dets = detect(mos, mframe, ctx.archive.sky, params["detection_threshold"], fwhm_pix=PSF_FWHM_PIX)
+        if dets:
+            pos = tuple((d["ra"], d["dec"]) for d in dets)
+            with _progress_span(ctx, 0.83, 0.97):
+                wr, w = ctx.map_reduce(partial(rate_task, plan, pos), windows, _sum_pair,
+                                       (np.zeros(len(dets)), np.zeros(len(dets))), label="PIF fits")
+            for d, a, b in zip(dets, wr, w, strict=True):
+                d["flux"] = float(a / b) if b > 0 else float("nan")
+                d["flux_err"] = float(1.0 / np.sqrt(b)) if b > 0 else float("nan")
+        meta.update(tot, threshold=params["detection_threshold"])
+        table = common_out.catalog_table(dets)
+        stem = ctx.outdir / f"jemx{unit}_image"
+        mos_path = out.write_mosaic(stem.with_name(stem.name + "_mosaic.fits"), mos, mframe, meta)
+        png = common_out.plot_mosaic(stem.with_name(stem.name + "_mosaic.png"), mos, mframe, table, meta)
+        cat_path = out.write_catalog(stem.with_name(stem.name + "_catalog.fits"), table, meta)
+        reg = common_out.write_regions(stem.with_name(stem.name + "_catalog.reg"), table)
+        ctx.progress(1.0, "done")
+        names = ", ".join(f"{d['name']} ({d['significance']:.1f}σ)" for d in dets) or "none"
+        messages.append(f"{len(windows)} science windows, {tot['exposure'] / 1e3:.1f} ks; detected: {names}")
+        return ProductSet(
+            products=[ProductFile("mosaic", "jemx_mosaic", fits=mos_path, png=png, meta=meta),
+                      ProductFile("catalog", "jemx_catalog", fits=cat_path,
+                                  meta={"region": reg.name, "n_sources": len(dets)})],
+            messages=messages,
+            meta={"scw_list": [w.scw_id for w in windows], "catalog": dets},
+        )
+
+
+class JemxSpectrum(_JemxProduct):
+    name = "jemx_spectrum"
+    description = "JEM-X spectrum of the source at RA/DEC (16 channels) with RMF and ARF"
+
+    def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
+        from ..archive.jemx_plots import plot_spectrum
+
+        windows, messages = jemx_windows(params, ctx.archive, ctx.rights)
+        meta = _meta(params, windows)
+        unit = meta["unit"]
+        nb = len(jemx_response.SPEC_EDGES) - 1
+        init = {"wr": np.zeros(nb), "w": np.zeros(nb), "exposure": 0.0, "ontime": 0.0, "live": 0.0}
+
+        def fold(acc, res):
+            return {k: acc[k] + res[k] for k in acc}
+
+        with _progress_span(ctx, 0.02, 0.95):
+            acc = ctx.map_reduce(partial(spectrum_task, self._plan(params, ctx)), windows, fold, init,
+                                 label=f"JEM-X{unit} spectra")
+        if acc["exposure"] <= 0:
+            raise NoDataError(f"the source at RA={params['RA']:.3f}, DEC={params['DEC']:.3f} is outside the "
+                              f"JEM-X field of view in every selected science window", parameter="RA",
+                              value=params["RA"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = np.where(acc["w"] > 0, acc["wr"] / acc["w"], np.nan)
+            err = np.where(acc["w"] > 0, 1.0 / np.sqrt(acc["w"]), np.nan)
+        name = params.get("src_name") or "source"
+        meta.update(name=name, ra=params["RA"], dec=params["DEC"], exposure=acc["exposure"],
+                    ontime=acc["ontime"], deadc=acc["live"] / max(acc["ontime"], 1e-9))
+        stem = f"jemx{unit}_spectrum_{name.replace(' ', '_')}"
+        pha = out.write_spectrum(ctx.outdir / f"{stem}.fits", rate, err, meta)
+        rmf = out.write_rmf(ctx.outdir / f"{stem}_rmf.fits", unit)
+        arf = out.write_arf(ctx.outdir / f"{stem}_arf.fits", unit)
+        png = plot_spectrum(ctx.outdir / f"{stem}.png", rate, err, meta)
+        ctx.progress(1.0, "done")
+        return ProductSet(
+            products=[ProductFile(name, "jemx_spectrum", fits=pha, png=png, meta={"src_name": name}),
+                      ProductFile(name, "jemx_arf", fits=arf, meta={"src_name": name}),
+                      ProductFile(name, "jemx_rmf", fits=rmf, meta={"src_name": name})],
+            messages=messages, meta={"scw_list": [w.scw_id for w in windows]},
+        )
+
+
+class JemxLightCurve(_JemxProduct):
+    name = "jemx_lc"
+    description = "JEM-X light curve of the source at RA/DEC (PIF fit per time bin)"
+
+    def params(self) -> list:
+        return [Float("time_bin", default=1000.0, unit="s", min=1.0, max=100000.0, help="Time bin")]
+
+    def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
+        from ..archive.jemx_plots import plot_lc
+
+        windows, messages = jemx_windows(params, ctx.archive, ctx.rights)
+        meta = _meta(params, windows)
+        unit = meta["unit"]
+        dt = params["time_bin"] / 86400.0
+        t0 = meta["tstart"]
+        n_bins = int(np.ceil((meta["tstop"] - t0) / dt))
+        if n_bins > 200000:
+            from ..errors import ParameterError
+
+            raise ParameterError("time_bin", params["time_bin"], f"at least {(meta['tstop'] - t0) * 86400 / 200000:.0f} s",
+                                 "More than 200000 bins")
+        edges = tuple(t0 + dt * np.arange(n_bins + 1))
+        plan = self._plan(params, ctx, edges=edges)
+
+        def fold(acc, res):
+            acc["rows"].extend(res["rows"])
+            acc["deadc"].append(res["deadc"])
+            return acc
+
+        with _progress_span(ctx, 0.02, 0.95):
+            acc = ctx.map_reduce(partial(lc_task, plan), windows, fold, {"rows": [], "deadc": []},
+                                 label=f"JEM-X{unit} light curve")
+        rows = _merge_bins(acc["rows"])
+        if not rows:
+            raise NoDataError(f"the source at RA={params['RA']:.3f}, DEC={params['DEC']:.3f} is outside the "
+                              "JEM-X field of view in every selected science window", parameter="RA",
+                              value=params["RA"])
+        e = np.asarray(edges)
+        idx = np.array([r["i"] for r in rows])
+        lc = {"time": 0.5 * (e[idx] + e[idx + 1]), "timedel": np.full(idx.size, dt)}
+        for k in ("rate", "error", "brate", "berror", "fracexp"):
+            lc[k] = np.array([r[k] for r in rows])
+        name = params.get("src_name") or "source"
+        meta.update(name=name, ra=params["RA"], dec=params["DEC"], timedel=dt,
+                    deadc=float(np.mean(acc["deadc"])), e1=params["E1_keV"], e2=params["E2_keV"])
+        stem = f"jemx{unit}_lc_{name.replace(' ', '_')}"
+        path = out.write_lc(ctx.outdir / f"{stem}.fits", lc, meta)
+        png = plot_lc(ctx.outdir / f"{stem}.png", lc, meta)
+        ctx.progress(1.0, "done")
+        return ProductSet(
+            products=[ProductFile(name, "jemx_lc", fits=path, png=png,
+                                  meta={"src_name": name, "time_bin": params["time_bin"], "time": "TIME",
+                                        "rate": "RATE", "rate_err": "ERROR"})],
+            messages=messages, meta={"scw_list": [w.scw_id for w in windows]},
+        )
+
+
+def _merge_bins(rows: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Combine bins covered by two windows (inverse-variance), sorted by time."""
+    by: dict[int, list[dict[str, float]]] = {}
+    for r in rows:
+        by.setdefault(int(r["i"]), []).append(r)
+    out_ = []
+    for i in sorted(by):
+        rs = by[i]
+        if len(rs) == 1:
+            out_.append(rs[0])
+            continue
+        w = np.array([1.0 / r["error"] ** 2 for r in rs])
+        wb = np.array([1.0 / max(r["berror"], 1e-9) ** 2 for r in rs])
+        out_.append({"i": i, "rate": float(np.sum(w * [r["rate"] for r in rs]) / w.sum()),
+                     "error": float(1.0 / np.sqrt(w.sum())),
+                     "brate": float(np.sum(wb * [r["brate"] for r in rs]) / wb.sum()),
+                     "berror": float(1.0 / np.sqrt(wb.sum())),
+                     "fracexp": float(min(1.0, sum(r["fracexp"] for r in rs)))})
+    return out_
+
+
+class Jemx(Instrument):
+    name = "jemx"
+    description = "INTEGRAL JEM-X coded-mask X-ray monitor (two units), 3–35 keV"
+
+    def __init__(self) -> None:
+        self.products = {"jemx_image": JemxImage(), "jemx_spectrum": JemxSpectrum(),
+                         "jemx_lc": JemxLightCurve()}
+
+    def params(self) -> list:
+        return jemx_params()
+
+
+__instruments__ = [Jemx]
+

@@ -1,0 +1,150 @@
+"""JEM-X products end to end on a few simulated windows, checked against the injected truth.
+
+The sky extension file replaces the Crab by a steady pure power law (Γ = 2.3, 1 Crab at
+20–40 keV): its position, photon index and count rate are then known exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.time import Time
+from scipy.optimize import least_squares
+
+from mmoda_ext import engine
+from mmoda_ext.access.rights import Rights
+from mmoda_ext.archive import default_archive, jemx_data
+from mmoda_ext.errors import NoDataError
+from mmoda_ext.jobs.compute import SerialContext
+from mmoda_ext.science import jemx_response
+
+RA, DEC, GAMMA = 83.633, 22.015, 2.3
+EXTRA = f"""# %ECSV 1.0
+# ---
+# datatype:
+# - {{name: id, datatype: int64}}
+# - {{name: name, datatype: string}}
+# - {{name: ra, datatype: float64}}
+# - {{name: dec, datatype: float64}}
+# - {{name: mcrab, datatype: float64}}
+# - {{name: spectrum, datatype: string}}
+# - {{name: gamma1, datatype: float64}}
+# schema: astropy-2.0
+id name ra dec mcrab spectrum gamma1
+1 Crab {RA} {DEC} 1000.0 pl {GAMMA}
+"""
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jemx")
+    extra = root / "extra.ecsv"
+    extra.write_text(EXTRA)
+    archive = default_archive(root / "archive", extra_sources=extra)
+    wins = archive.index.select(RA, DEC, 4.0, Time("2011-10-01"), Time("2011-11-01"), None)
+    wins = [w for w in wins if w.revolution == 1100][:3]
+    assert len(wins) == 3
+    return archive, wins, root
+
+
+def run(setup, product, **extra):
+    archive, wins, root = setup
+    raw = {"src_name": "Crab", "RA": RA, "DEC": DEC, "scw_list": ",".join(w.scw_id for w in wins), **extra}
+    _, params = engine.prepare("jemx", product, raw, Rights.local(), archive)
+    ctx = SerialContext(archive, root / product)
+    return engine.run("jemx", product, params, ctx)
+
+
+def test_image_finds_the_source_within_one_arcmin(setup):
+    ps = run(setup, "jemx_image")
+    mosaic = ps.find("jemx_mosaic")[0]
+    with fits.open(mosaic.fits) as hdul:
+        types = [h.header.get("IMATYPE") for h in hdul[1:]]
+        assert types == ["RECONSTRUCTED", "VARIANCE", "SIGNIFICANCE", "EXPOSURE"]
+        assert all(h.name == "JMX2-MOSA-IMA" for h in hdul[1:])
+        assert hdul[1].header["CTYPE1"] == "RA---TAN" and hdul[1].header["MJDREF"] == 51544.0
+    assert mosaic.png.stat().st_size > 20000
+    cat = Table.read(ps.find("jemx_catalog")[0].fits, hdu="JMX2-SRCL-RES")
+    for col in ("meta_ID", "src_names", "significance", "ra", "dec", "NEW_SOURCE", "ISGRI_FLAG", "FLAG", "ERR_RAD"):
+        assert col in cat.colnames
+    assert len(cat) == 1  # no ghost or coding-noise detection above 7σ
+    row = cat[0]
+    assert row["src_names"] == "Crab" and row["significance"] > 500
+    sep = math.hypot((row["ra"] - RA) * math.cos(math.radians(DEC)), row["dec"] - DEC) * 60
+    assert sep < 1.0, f"{sep:.2f}′"
+    # flux: on-axis-equivalent rate of the injected spectrum in the band, within 3 %
+    archive = setup[0]
+    truth = jemx_response.expected_pha_rate(archive.sky.get("Crab").photon_flux(jemx_response.ENERGY_EDGES, 4300.0))
+    c1, c2, _, _ = jemx_response.band_channels(3.0, 20.0)
+    assert row["FLUX"] == pytest.approx(truth[c1 : c2 + 1].sum(), rel=0.03)
+
+
+def test_spectrum_recovers_the_photon_index(setup):
+    ps = run(setup, "jemx_spectrum")
+    spec, arf, rmf = (ps.find(k)[0].fits for k in ("jemx_spectrum", "jemx_arf", "jemx_rmf"))
+    pha = Table.read(spec, hdu="JMX2-PHA1-SPE")
+    assert len(pha) == 16 and fits.getheader(spec, 1)["HDUCLAS1"] == "SPECTRUM"
+    matrix = Table.read(rmf, hdu="SPECRESP MATRIX")
+    ebounds = Table.read(rmf, hdu="EBOUNDS")
+    area = Table.read(arf, hdu="SPECRESP")
+    assert ebounds["E_MIN"][0] == pytest.approx(3.04) and ebounds["E_MAX"][-1] == pytest.approx(34.88)
+    lo, hi = np.asarray(matrix["ENERG_LO"], float), np.asarray(matrix["ENERG_HI"], float)
+    resp = np.asarray(matrix["MATRIX"], float) * np.asarray(area["SPECRESP"], float)[:, None]
+    rate, err = np.asarray(pha["RATE"], float), np.asarray(pha["STAT_ERR"], float)
+
+    def model(p):
+        k, g = p
+        return (k / (1 - g) * (hi ** (1 - g) - lo ** (1 - g))) @ resp
+
+    fit = least_squares(lambda p: (model(p) - rate) / err, [5.0, 2.0])
+    sigma = np.sqrt(np.diag(np.linalg.inv(fit.jac.T @ fit.jac)))
+    # stated tolerance: 0.03 in Γ (statistical error here ≈ 0.002)
+    assert fit.x[1] == pytest.approx(GAMMA, abs=0.03), (fit.x, sigma)
+    assert (fit.fun**2).sum() < 3 * 14
+
+
+def test_light_curve_rate_matches_the_injected_rate(setup):
+    ps = run(setup, "jemx_lc", time_bin=600, E1_keV=3.0, E2_keV=20.0)
+    path = ps.find("jemx_lc")[0].fits
+    lc = Table.read(path, hdu="JMX2-SRC.-LCR")
+    h = fits.getheader(path, "JMX2-SRC.-LCR")
+    assert h["TIMEUNIT"] == "d" and h["TIMEPIXR"] == 0.5 and h["MJDREF"] == 51544.0 and h["NAME"] == "Crab"
+    for col in ("TIME", "RATE", "ERROR", "BRATE", "BERROR", "FRACEXP", "TIMEDEL"):
+        assert col in lc.colnames
+    assert np.all(np.diff(lc["TIME"]) > 0) and np.allclose(lc["TIMEDEL"], 600 / 86400)
+    archive = setup[0]
+    truth = jemx_response.expected_pha_rate(archive.sky.get("Crab").photon_flux(jemx_response.ENERGY_EDGES, 4300.0))
+    c1, c2, _, _ = jemx_response.band_channels(3.0, 20.0)
+    expected = truth[c1 : c2 + 1].sum()
+    rate, err = np.asarray(lc["RATE"], float), np.asarray(lc["ERROR"], float)
+    mean = np.sum(rate / err**2) / np.sum(1 / err**2)
+    assert mean == pytest.approx(expected, rel=0.02)
+    chi2 = np.sum(((rate - expected) / err) ** 2)
+    assert chi2 / len(rate) < 3.0  # steady source: scatter consistent with the errors
+    assert 3.0 < np.median(lc["BRATE"]) < 12.0  # BRATE ≈ 6 cts/s as in the real MMODA example
+    assert ps.find("jemx_lc")[0].png.stat().st_size > 10000
+
+
+def test_window_files_are_deterministic(setup):
+    archive, wins, root = setup
+    path = jemx_data.window_path(archive, wins[0], 2)
+    first = path.read_bytes()
+    path.unlink()
+    jemx_data.generate_window(archive, wins[0], 2)
+    assert path.read_bytes() == first
+
+
+def test_unit_switched_off_is_refused(setup):
+    archive, _, root = setup
+    wins = [w for w in archive.index.select(RA, DEC, 4.0, Time("2004-01-01"), Time("2004-12-31"), None)
+            if w.revolution == 180][:2]
+    assert wins and jemx_data.units_on(180) == (1,)
+    raw = {"RA": RA, "DEC": DEC, "scw_list": ",".join(w.scw_id for w in wins), "jemx_num": 2}
+    _, params = engine.prepare("jemx", "jemx_image", raw, Rights.local(), archive)
+    with pytest.raises(NoDataError) as err:
+        engine.run("jemx", "jemx_image", params, SerialContext(archive, root / "off"))
+    assert err.value.parameter == "jemx_num" and "jemx_num=1" in err.value.message
