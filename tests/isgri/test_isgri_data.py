@@ -1,0 +1,122 @@
+"""ISGRI per-window data: determinism, file conventions, Dask = serial, request checks."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from mmoda_ext import engine
+from mmoda_ext.access.rights import Rights
+from mmoda_ext.archive.isgri_data import ISGRI_CHANNELS, generate_window, load_window
+from mmoda_ext.errors import AccessError, NoDataError, ParameterError
+from mmoda_ext.instruments._isgri_window import ArchiveRef, ImagePlan, image_task
+from mmoda_ext.jobs.compute import DaskContext, SerialContext, local_client
+from mmoda_ext.science import ibis
+from mmoda_ext.science.mosaic import MosaicAccumulator, mosaic_frame
+
+CRAB_SCW = "166500220010.001"
+
+
+@pytest.fixture(scope="module")
+def crab_windows(isgri_archive):
+    from astropy.time import Time
+
+    return isgri_archive.index.select(83.633, 22.015, 10.0, Time("2016-02-01"), Time("2016-03-01"), 4)
+
+
+def test_same_window_generated_twice_is_byte_identical(isgri_archive, crab_windows):
+    scw = crab_windows[0]
+    path = generate_window(isgri_archive, scw)
+    first = path.read_bytes()
+    with fits.open(path) as hdul:
+        cube1 = np.asarray(hdul["ISGR-DETE-SHD"].data).copy()
+    path.unlink()
+    load_window(isgri_archive, scw)  # regenerates the missing file
+    assert path.read_bytes() == first
+    with fits.open(path) as hdul:
+        assert np.array_equal(np.asarray(hdul["ISGR-DETE-SHD"].data), cube1)
+        h = hdul[0].header
+        assert h["MJDREF"] == 51544.0 and h["TIMESYS"] == "TT" and h["SWID"] == scw.scw_id
+        assert h["TSTART"] == pytest.approx(scw.tstart)
+        assert hdul["ISGR-DETE-SHD"].data.shape == (len(ISGRI_CHANNELS) - 1, 134, 130)
+
+
+def test_window_has_gaps_dead_pixels_and_crab_counts(isgri_archive, crab_windows):
+    win = load_window(isgri_archive, crab_windows[0])
+    gaps = ibis.module_map() < 0
+    assert np.all(win.efficiency[gaps] == 0)
+    dead = (win.efficiency == 0) & ~gaps
+    assert 0.001 < dead.mean() < 0.05
+    counts, band = win.band(20, 40)
+    assert band == (20.0, 40.0)
+    assert np.all(counts[gaps] == 0)
+    # background 1550 cts/s in 20-40 keV over the detector (+ the Crab): per good pixel
+    rate = counts[win.efficiency > 0].sum() / win.exposure
+    assert 1300 < rate < 2000
+
+
+def test_decode_on_dask_2_workers_equals_serial(isgri_archive, crab_windows, tmp_path):
+    frames = [ibis.window_frame(w.ra, w.dec, w.pa) for w in crab_windows]
+    mframe = mosaic_frame(83.633, 22.015, frames)
+    plan = ImagePlan(ArchiveRef.of(isgri_archive), 20.0, 40.0, mframe)
+    task = partial(image_task, plan)
+
+    def fold(acc, res):
+        return acc.add(res.part)
+
+    serial = SerialContext(isgri_archive, tmp_path / "s").map_reduce(
+        task, crab_windows, fold, MosaicAccumulator(mframe))
+    client = local_client(2)
+    try:
+        ctx = DaskContext(isgri_archive, tmp_path / "d", client=client)
+        assert len(client.nthreads()) == 2
+        dask = ctx.map_reduce(task, crab_windows, fold, MosaicAccumulator(mframe))
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    assert dask.n_windows == serial.n_windows == len(crab_windows)
+    np.testing.assert_allclose(dask.sum_w, serial.sum_w, rtol=1e-6)
+    np.testing.assert_allclose(dask.sum_wi, serial.sum_wi, rtol=1e-6, atol=1e-6)
+
+
+def _prepare(archive, rights=None, **raw):
+    base = {"RA": 83.633, "DEC": 22.015, "T1": "2016-02-01", "T2": "2016-03-01"}
+    return engine.prepare("isgri", "isgri_image", base | raw, rights or Rights.local(), archive)
+
+
+def test_t1_after_t2_is_a_parameter_error(isgri_archive):
+    with pytest.raises(ParameterError, match="T1"):
+        _prepare(isgri_archive, T1="2016-03-02")
+
+
+@pytest.mark.parametrize("e1,e2,name", [(10, 40, "E1_keV"), (20, 900, "E2_keV"), (40, 20, "E1_keV"),
+                                        (30, 30, "E1_keV")])
+def test_energies_outside_15_800_or_reversed_are_refused(isgri_archive, e1, e2, name):
+    with pytest.raises(ParameterError) as exc:
+        _prepare(isgri_archive, E1_keV=e1, E2_keV=e2)
+    assert exc.value.parameter == name
+
+
+def test_more_windows_than_rights_allow_is_refused_with_the_limit(isgri_archive):
+    anon = Rights(max_scw=50)
+    with pytest.raises(AccessError, match="at most 50"):
+        _prepare(isgri_archive, anon, max_pointings=51)
+
+
+def test_no_science_window_names_position_radius_and_times(isgri_archive, tmp_path):
+    inst, params = _prepare(isgri_archive, RA=10.0, DEC=-5.0, radius=0.5, T1="2003-01-01", T2="2003-01-02")
+    with pytest.raises(NoDataError) as exc:
+        engine.run("isgri", "isgri_image", params, SerialContext(isgri_archive, tmp_path))
+    msg = str(exc.value)
+    assert "no science window found" in msg
+    for text in ("RA=10", "DEC=-5", "radius=0.5", "2003-01-01", "2003-01-02"):
+        assert text in msg
+
+
+def test_private_data_needs_the_right(isgri_archive):
+    with pytest.raises(AccessError, match="private"):
+        _prepare(isgri_archive, Rights(), integral_data_rights="all-private")
