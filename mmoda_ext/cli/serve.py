@@ -1,7 +1,7 @@
 """``mmoda serve``: the REST API and the oda_api-compatible API over a job manager, on loopback.
 
-Every traitlets option of the server and the job manager can be given after the known flags,
-e.g. ``mmoda serve --port 8766 --root jobs --JobManager.concurrency=4``.
+Every traitlets option of the server and the job manager can be given after ``--``,
+e.g. ``mmoda serve --port 8766 --root jobs -- --JobManager.concurrency=4``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "serve",
         help="serve the REST API and the oda_api-compatible API (127.0.0.1 by default)",
         description="Serve MMODA Hub's REST API (/api/v1) and the dispatcher-compatible API "
-        "(/run_analysis, for oda_api) over a durable job store. Extra traitlets options "
-        "(--JobManager.concurrency=4, --MMODAServe.sync_wait=1 ...) are passed on.",
+        "(/run_analysis, for oda_api) over a durable job store. Traitlets options go after '--' "
+        "(mmoda serve --port 8766 -- --JobManager.concurrency=4 --MMODAServe.sync_wait=1).",
     )
     p.add_argument("--port", type=int, default=None, help="port (default 8766; 0: a free port)")
     p.add_argument("--ip", default=None, help="interface (default 127.0.0.1)")
@@ -39,7 +39,7 @@ def main(args) -> int:
                         ("compute", args.compute)):
         if value is not None:
             argv.append(f"--{flag}={value}")
-    argv += list(args.options or [])
+    argv += [o for o in (args.options or []) if o != "--"]
     app = MMODAServe()
     if args.generate_config:
         print(app.generate_config_file())

@@ -9,6 +9,7 @@ conformance tests and ``oda_api`` expect (statuses, roles, parameter errors, pro
   ``$MMODA_EMPTY_STATE_DIR`` (default: the server's working directory). Absent or
   ``submitted`` → the job waits; ``progress`` → it reports progress; ``done`` → products;
   ``failed`` → the job fails. Tests write that file to drive a job.
+* ``$MMODA_EMPTY_RUN_LOG``, if set, gets one line (the job id) per completed run.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def wait_for_state(ctx: ComputeContext, *, log_submit: bool = False) -> None:
         if time.monotonic() - t0 > max_wait:
             raise RuntimeError(f"the mock data server did not answer within {max_wait:g} s")
         time.sleep(0.1)
+
+
+def log_completion(ctx: ComputeContext) -> None:
+    """Test hook: append the job folder's name to ``$MMODA_EMPTY_RUN_LOG`` when products are made.
+
+    Lets a crash test count how many times each job really ran to completion.
+    """
+    path = os.environ.get("MMODA_EMPTY_RUN_LOG")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(Path(ctx.outdir).name + "\n")
 
 
 class InputList(Param):
@@ -156,6 +168,7 @@ class _EmptyProduct(Product):
             wait_for_state(ctx, log_submit=self.log_submit)
         out = self.make(params, ctx)
         ctx.progress(1.0, "done")
+        log_completion(ctx)
         return out
 
     def make(self, params: dict[str, Any], ctx: ComputeContext) -> ProductSet:
@@ -278,6 +291,7 @@ class SemiAsync(_EmptyProduct):
         if 0 <= p < 4:
             wait_for_state(ctx)
         ctx.progress(1.0, "done")
+        log_completion(ctx)
         return ProductSet(products=[zero_image(ctx, self.name)] if self.name == "numerical" else [])
 
 

@@ -16,6 +16,7 @@ import signal
 
 from tornado import web
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import Application
 
@@ -104,7 +105,7 @@ class MMODAServe(Application):
         await manager.start()
         app = self.init_app(manager)
         server = HTTPServer(app, xheaders=False)
-        sockets = __import__("tornado.netutil", fromlist=["bind_sockets"]).bind_sockets(self.port, self.ip)
+        sockets = bind_sockets(self.port, self.ip)
         server.add_sockets(sockets)
         port = sockets[0].getsockname()[1]
         if self.announce:

@@ -10,8 +10,8 @@ How a :class:`ProductFile` is encoded is chosen by ``meta["oda_encoding"]``:
 ``numpy`` (default for FITS)
     one ``NumpyDataProduct`` with a data unit per HDU (pickled, as the dispatcher does);
     ``meta["oda_name"]`` and ``meta["oda_meta"]`` give its ``name`` and ``meta_data``
-    (default: the product name and ``{product, instrument, src_name}`` from ``meta``).
-``catalog`` (default for ``kind == "catalog"``)
+    (defaults follow MMODA's names by product kind, see :func:`oda_identity`).
+``catalog`` (default for kinds ending in ``catalog``)
     the dispatcher's ``catalog`` object, built from the first FITS table.
 ``table``
     ``astropy_table_product_ascii_list`` (ECSV text) from the first FITS table.
@@ -245,24 +245,43 @@ def binary_product(data: bytes, name: str | None) -> dict:
             "md5": hashlib.md5(data).hexdigest()}
 
 
-def _default_meta(pf: ProductFile, instrument: str) -> dict:
-    meta = {"product": pf.meta.get("product", pf.kind), "instrument": instrument}
-    if pf.meta.get("src_name") is not None:
-        meta["src_name"] = str(pf.meta["src_name"])
-    return meta
+#: light-curve meta keys MMODA sends (``plot_tools.OdaLightCurve`` reads them)
+_LC_META = ("src_name", "time_bin", "time", "rate", "rate_err")
 
 
-def encoding_of(pf: ProductFile) -> str:
-    enc = pf.meta.get("oda_encoding")
-    if enc:
-        return str(enc)
-    if pf.kind == "catalog":
-        return "catalog"
-    if pf.fits is not None:
-        return "numpy"
-    if pf.png is not None:
-        return "picture"
-    return "text"
+def oda_identity(pf: ProductFile, instrument: str) -> tuple[str, str | None, dict]:
+    """(encoding, name, meta_data) of a product, following MMODA's conventions.
+
+    Explicit ``meta["oda_encoding"]``, ``meta["oda_name"]``, ``meta["oda_meta"]`` win. Otherwise
+    the product kind decides, so that the client's attribute names are MMODA's:
+    ``mosaic_image_0_mosaic``, ``dispatcher_catalog_1``, ``isgri_spectrum_0_Crab_isgri_spectrum``,
+    ``isgri_lc_0_Crab``, ``spi_acs_lc_0_query``.
+    """
+    kind = pf.kind
+    src = pf.meta.get("src_name")
+    if kind.endswith("catalog"):
+        enc, name, meta = "catalog", "dispatcher_catalog", {}
+    elif kind.endswith("mosaic"):
+        enc, name, meta = "numpy", "mosaic_image", {"product": "mosaic", "instrument": instrument, "src_name": ""}
+    elif kind.endswith(("_spectrum", "_arf", "_rmf")) and instrument in ("isgri", "jemx"):
+        enc, name = "numpy", f"{instrument}_spectrum"
+        meta = {"product": kind, "src_name": str(src or "")}
+    elif kind.endswith("_lc"):
+        enc, name = "numpy", kind
+        meta = {k: pf.meta[k] for k in _LC_META if k in pf.meta}
+    elif "table_name" in pf.meta or "ecsv" in pf.meta:
+        enc, name, meta = "table", pf.meta.get("table_name", pf.name), dict(pf.meta.get("meta_data") or {})
+    elif pf.fits is not None:
+        enc, name = "numpy", pf.name
+        meta = {"product": kind, "instrument": instrument}
+        if src is not None:
+            meta["src_name"] = str(src)
+    elif pf.png is not None:
+        enc, name, meta = "picture", pf.name, {"product": kind}
+    else:
+        enc, name, meta = "text", pf.name, {"product": kind}
+    return (str(pf.meta.get("oda_encoding", enc)), pf.meta.get("oda_name", name),
+            pf.meta.get("oda_meta", meta))
 
 
 def encode_products(products: ProductSet, instrument: str, product: str) -> dict[str, Any]:
@@ -273,9 +292,7 @@ def encode_products(products: ProductSet, instrument: str, product: str) -> dict
         out.setdefault(key, []).append(value)
 
     for pf in products.products:
-        enc = encoding_of(pf)
-        name = pf.meta.get("oda_name", pf.name)
-        meta = pf.meta.get("oda_meta", _default_meta(pf, instrument))
+        enc, name, meta = oda_identity(pf, instrument)
         if enc == "numpy" and pf.fits is not None:
             add("numpy_data_product_list", numpy_data_product(pf.fits, name, meta))
         elif enc == "catalog" and pf.fits is not None:

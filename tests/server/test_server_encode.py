@@ -67,18 +67,18 @@ def lc_fits(tmp_path):
 def test_image_and_lightcurve_decode_with_shapes_units_and_names(image_fits, lc_fits):
     path, img = image_fits
     ps = ProductSet(products=[
-        ProductFile("isgri_image", "image", fits=path,
+        ProductFile("isgri_image", "isgri_mosaic", fits=path,
                     meta={"oda_name": "mosaic_image", "oda_meta": {"product": "mosaic", "instrument": "isgri", "src_name": ""}}),
-        ProductFile("isgri_lc", "lc", fits=lc_fits, meta={"src_name": "OAO 1657-415", "oda_name": "isgri_lc"}),
+        ProductFile("isgri_lc", "isgri_lc", fits=lc_fits, meta={"src_name": "OAO 1657-415", "time_bin": 100.0}),
     ])
     dc = client_decode(encode_products(ps, "isgri", "isgri_image"))
-    assert dc._n_list == ["mosaic_image_0_mosaic", "isgri_lc_1_OAO1657m415_lc"]
+    assert dc._n_list == ["mosaic_image_0_mosaic", "isgri_lc_1_OAO1657m415"]
     mosaic = dc.mosaic_image_0_mosaic
     hdul = mosaic.to_fits_hdu_list()
     assert hdul[1].data.shape == (30, 40) and np.allclose(hdul[1].data, img)
     assert hdul[1].header["BUNIT"] == "count/s" and "NANKEY" in hdul[1].header
     assert WCS(hdul[1].header).wcs.crval[0] == pytest.approx(83.63)
-    lc = dc.isgri_lc_1_OAO1657m415_lc
+    lc = dc.isgri_lc_1_OAO1657m415
     t = Table.read(lc.to_fits_hdu_list()[1])
     assert len(t) == 5 and t["RATE"].unit == u.ct / u.s and t["TIME"].unit == u.d
     assert lc.data_unit[1].name == "ISGR-SRC.-LCR" and lc.data_unit[1].header["TIMEDEL"] == 0.01
@@ -89,7 +89,7 @@ def test_catalog_decodes_as_api_catalog(tmp_path):
                "DETSIG": [120.5, np.nan]})
     path = tmp_path / "cat.fits"
     t.write(path)
-    ps = ProductSet(products=[ProductFile("isgri_catalog", "catalog", fits=path)])
+    ps = ProductSet(products=[ProductFile("isgri_catalog", "isgri_catalog", fits=path)])
     enc = encode_products(ps, "isgri", "isgri_image")
     assert enc["catalog"]["cat_column_list"][4][1] is None  # NaN -> null
     dc = client_decode(enc)

@@ -1,0 +1,27 @@
+"""Fixtures: a real ``mmoda serve`` subprocess per test module (see serve_helpers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from serve_helpers import ServeProcess, make_token
+
+
+@pytest.fixture(scope="session")
+def archive_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("archive")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, archive_dir):
+    srv = ServeProcess(tmp_path_factory.mktemp("serve"), archive_dir).start()
+    srv.set_state("done")
+    yield srv
+    srv.set_state("done")
+    srv.stop()
+
+
+@pytest.fixture
+def token():
+    return make_token
