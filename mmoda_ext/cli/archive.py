@@ -19,17 +19,21 @@ INSTRUMENTS = ("isgri",)
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("archive", help="inspect the simulated INTEGRAL archive, pre-build window data",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--archive", default=None,
-                   help="archive folder (default: $MMODA_ARCHIVE or ~/.cache/mmoda/archive)")
-    p.add_argument("--extra-sources", default=None, help="ECSV of extra sky sources ($MMODA_SKY_EXTRA)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--archive", default=argparse.SUPPRESS,
+                        help="archive folder (default: $MMODA_ARCHIVE or ~/.cache/mmoda/archive)")
+    common.add_argument("--extra-sources", default=argparse.SUPPRESS,
+                        help="ECSV of extra sky sources (default: $MMODA_SKY_EXTRA)")
+    p.add_argument("--archive", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--extra-sources", default=None, help=argparse.SUPPRESS)
     asub = p.add_subparsers(dest="archive_command", metavar="ACTION")
     asub.required = True
-    info = asub.add_parser("info", help="index coverage, sky model, cache folder")
+    info = asub.add_parser("info", help="index coverage, sky model, cache folder", parents=[common])
     info.add_argument("--json", action="store_true")
     info.add_argument("--sources", action="store_true", help="also list the sky-model sources")
     for name, helptext in (("list", "list the science windows a request would select"),
                            ("build", "generate (cache) the data of the selected windows")):
-        q = asub.add_parser(name, help=helptext)
+        q = asub.add_parser(name, help=helptext, parents=[common])
         q.add_argument("--src-name", default=None, help="source name (sets RA/DEC when they are not given)")
         q.add_argument("--RA", "--ra", dest="ra", default=None, help="deg")
         q.add_argument("--DEC", "--dec", dest="dec", default=None, help="deg")

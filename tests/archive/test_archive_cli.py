@@ -95,3 +95,10 @@ def test_build_real_isgri_window(tmp_path):
                  "--T2", "2008-03-25", "--max-pointings", "1", "--no-progress"]) == 0
     files = list((tmp_path / "isgri").rglob("*.fits"))
     assert len(files) == 1 and files[0].name.endswith("0010.001.fits")
+
+
+def test_archive_flag_before_or_after_the_action(capsys, tmp_path):
+    for argv in (["archive", "--archive", str(tmp_path / "a"), "info", "--json"],
+                 ["archive", "info", "--json", "--archive", str(tmp_path / "a")]):
+        assert main(argv) == 0
+        assert json.loads(capsys.readouterr().out)["root"] == str((tmp_path / "a").resolve())
