@@ -109,7 +109,22 @@ class SkySource:
         return spectra.shape(self.spectrum, e, self.epivot, self.gamma1, self.gamma2, self.ebreak, self.ecut)
 
     def _integral(self, edges: np.ndarray, moment: int = 0) -> np.ndarray:
-        return spectra.integrate(self._shape, edges, self._kinks, moment)
+        """Shape integral per bin, memoised for the few energy grids instruments reuse."""
+        cache = self.__dict__.setdefault("_icache", {})
+        key = (edges.tobytes(), moment)
+        out = cache.get(key)
+        if out is None:
+            out = spectra.integrate(self._shape, edges, self._kinks, moment)
+            out.setflags(write=False)
+            if len(cache) >= 16:
+                cache.pop(next(iter(cache)))
+            cache[key] = out
+        return out
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_icache", None)  # memo only; keeps pickles (Dask tasks) small
+        return state
 
     def dnde(self, e_keV: np.ndarray, ijd: float | None = None) -> np.ndarray:
         """Differential photon flux, ph cm^-2 s^-1 keV^-1 (at the reference level if ijd is None)."""
