@@ -88,3 +88,14 @@ def test_manager_hashes_normalised_parameters_as_mmoda(make_manager):
     job = m.submit("empty-semi-async", "numerical", {**raw, "p": "2"}, mtm)
     assert job.job_id == "6f841666da3b577f"
     assert job.params["p"] == 2.0 and job.params["query_type"] == "Real"
+
+
+def test_registered_empty_instrument_gives_the_wire_job_ids(make_manager):
+    """Through the real registry (mmoda_ext/instruments/empty.py) and the manager."""
+    m = make_manager(start=False, instruments={})
+    general = Rights(roles=frozenset({"general"}))
+    job = m.submit("empty", "numerical", {"p": "5"}, general, query_type="Dummy")
+    assert job.job_id == "6f3b101fe3cedcd4"
+    mtm = Rights(user="mtm@mtmco.net", tier="registered", roles=frozenset({"general"}))
+    assert m.submit("empty", "numerical", {"p": 5.0}, mtm, query_type="Dummy").job_id == "a8396329c064baa4"
+    assert m.submit("empty", "dummy", {}, Rights(), query_type="Dummy").job_id == "9424935f19fa0808"
