@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 class ServeProcess:
     """``mmoda serve`` as a subprocess; ``url`` once it answers; stopped by PID."""
 
-    def __init__(self, workdir: Path, archive: Path, *extra: str) -> None:
+    def __init__(self, workdir: Path, archive: Path, *extra: str, port: int = 0) -> None:
+        self.port = port
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.root = self.workdir / "jobs"
@@ -42,7 +43,7 @@ class ServeProcess:
         env = dict(os.environ, MMODA_TOKEN_SECRET=SECRET, MMODA_EMPTY_STATE_DIR=str(self.workdir),
                    MMODA_EMPTY_RUN_LOG=str(self.run_log), MMODA_ARCHIVE=str(self.archive),
                    PYTHONUNBUFFERED="1")
-        cmd = [sys.executable, "-m", "mmoda_ext.cli", "serve", "--port", "0", "--root", str(self.root),
+        cmd = [sys.executable, "-m", "mmoda_ext.cli", "serve", "--port", str(self.port), "--root", str(self.root),
                "--compute", "serial", "--", "--JobManager.retry_delay=0.05", "--JobManager.max_retries=1",
                "--MMODAServe.sync_wait=1.0", *self.extra]
         with open(out, "a") as fh, open(self.workdir / "serve.err", "a") as err:
