@@ -259,13 +259,14 @@ class JobStore:
         rows = self._query("SELECT rights FROM jobs WHERE job_id=?", (job_id,))
         return rights_from_json(rows[0][0]) if rows else Rights()
 
-    def list_user(self, user: str, session_id: str | None = None) -> list[Job]:
+    def list_user(self, user: str, session_id: str | None = None, limit: int = 1000) -> list[Job]:
+        """A user's jobs, newest first (at most ``limit``)."""
         sql = f"SELECT {_JOB_COLS} FROM jobs WHERE user=?"
         args: tuple = (user,)
         if session_id is not None:
             sql += " AND session_id=?"
             args += (session_id,)
-        return [_row_to_job(r) for r in self._query(sql + " ORDER BY created DESC", args)]
+        return [_row_to_job(r) for r in self._query(sql + " ORDER BY created DESC LIMIT ?", (*args, limit))]
 
     def unfinished(self) -> list[Job]:
         rows = self._query(

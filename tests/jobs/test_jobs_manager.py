@@ -286,3 +286,16 @@ def test_vanished_products_answer_410(make_manager, alice):
     with pytest.raises(PublicError) as err:
         m.products(job.job_id, alice)
     assert err.value.status == 410 and "submit the same request again" in err.value.message
+
+
+def test_two_managers_on_one_store_run_each_job_once(make_manager, toy, alice):
+    first = make_manager(start=False)
+    jobs = [first.submit("toy", "slow", {"duration": 0.2, "steps": 2, "tag": f"t{i}"}, alice) for i in range(6)]
+    second = make_manager(start=False)
+    first.start_sync()
+    second.start_sync()
+    for job in jobs:
+        assert first.wait(job.job_id, 20).status is JobStatus.DONE
+    tags = sorted(r.split()[1] for r in runs(toy))
+    assert tags == sorted(f"t{i}" for i in range(6))
+    assert all(first.store.get(j.job_id).attempts == 1 for j in jobs)
