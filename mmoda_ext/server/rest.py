@@ -167,16 +167,32 @@ class CancelHandler(JobHandler):
         self.write_json(job_model(job, self.api_base))
 
 
+def _relative(path: Path | None, outdir: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(Path(outdir).resolve()).as_posix()
+    except ValueError:
+        return None  # never serve a file outside the job folder
+
+
 class ProductsHandler(RestHandler):
     @public_errors
     def get(self, job_id: str) -> None:
-        products = self.manager.products(job_id, self.current_rights()).to_dict()
+        rights = self.current_rights()
+        job = self.manager.get(job_id, rights)
+        products = self.manager.products(job_id, rights)
         base = f"{self.api_base}/jobs/{job_id}/products"
-        for p in products["products"]:
+        entries = []
+        for p in products.products:
+            entry = {"name": p.name, "kind": p.kind, "meta": p.meta}
             for key in ("fits", "png"):
-                if p.get(key):
-                    p[f"{key}_url"] = f"{base}/{p[key]}"
-        self.write_json(products)
+                rel = _relative(getattr(p, key), job.outdir)
+                entry[key] = rel
+                if rel:
+                    entry[f"{key}_url"] = f"{base}/{rel}"
+            entries.append(entry)
+        self.write_json({"products": entries, "messages": products.messages, "meta": products.meta})
 
 
 class ProductFileHandler(RestHandler):
@@ -187,8 +203,9 @@ class ProductFileHandler(RestHandler):
         files = {}
         for p in self.manager.products(job_id, rights).products:
             for path in (p.fits, p.png):
-                if path is not None:
-                    files[Path(path).resolve().relative_to(Path(job.outdir).resolve()).as_posix()] = Path(path)
+                rel = _relative(path, job.outdir)
+                if rel:
+                    files[rel] = Path(path)
         if filename not in files or not files[filename].is_file():
             raise PublicError(f"Job {job_id} has no product file {filename!r}. Files: {', '.join(sorted(files))}.",
                               parameter="filename", value=filename, status=404)

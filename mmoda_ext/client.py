@@ -1,0 +1,230 @@
+"""Python client of the MMODA Hub REST API (``/api/v1``), synchronous or asynchronous.
+
+>>> c = Client("http://127.0.0.1:8766", token=my_token)
+>>> job = c.submit("isgri", "isgri_image", T1="2016-02-01", T2="2016-02-10", E1_keV=20, E2_keV=40)
+>>> job = c.wait(job["job_id"])                 # a tqdm progress bar while it runs
+>>> prods = c.products(job["job_id"])           # astropy objects
+>>> prods[0].hdul, prods[0].wcs(), prods[1].table()
+
+With ``asynchronous=True`` every public method returns a coroutine (``await c.submit(...)``);
+otherwise the same coroutines run on a private event-loop thread, so the client also works
+inside a Jupyter kernel whose loop is already running (as dask-gateway's ``Gateway`` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+__all__ = ["Client", "ClientError", "FetchedProduct"]
+
+
+class ClientError(Exception):
+    """The server refused a request; ``message`` is its user-facing text."""
+
+    def __init__(self, status: int, message: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.parameter = parameter
+
+
+@dataclass
+class FetchedProduct:
+    """One product of a job, as astropy objects."""
+
+    name: str
+    kind: str
+    meta: dict = field(default_factory=dict)
+    hdul: Any = None  # astropy.io.fits.HDUList (in memory)
+    png: bytes | None = None
+
+    def table(self, ext: int | str | None = None):
+        """The product's table (first table HDU by default) as an astropy ``Table``."""
+        from astropy.io import fits
+        from astropy.table import Table
+
+        if ext is not None:
+            return Table.read(self.hdul[ext])
+        for hdu in self.hdul:
+            if isinstance(hdu, (fits.BinTableHDU, fits.TableHDU)):
+                return Table.read(hdu)
+        raise ValueError(f"product {self.name} has no table")
+
+    def image(self, ext: int | str | None = None):
+        """The first image HDU (or ``ext``)."""
+        if ext is not None:
+            return self.hdul[ext]
+        for hdu in self.hdul:
+            if hdu.is_image and hdu.data is not None and getattr(hdu.data, "ndim", 0) >= 2:
+                return hdu
+        raise ValueError(f"product {self.name} has no image")
+
+    def wcs(self, ext: int | str | None = None):
+        from astropy.wcs import WCS
+
+        return WCS(self.image(ext).header)
+
+
+class Client:
+    """MMODA Hub REST client.
+
+    Parameters
+    ----------
+    url : str
+        Server base URL (``mmoda serve``, the public service, or the user's jupyter server
+        extension URL).
+    token : str, optional
+        A MMODA token; without one the caller is anonymous.
+    asynchronous : bool
+        Return coroutines instead of results.
+    """
+
+    def __init__(self, url: str, token: str | None = None, asynchronous: bool = False,
+                 timeout: float = 60.0, poll_interval: float = 0.5) -> None:
+        self.url = url.rstrip("/")
+        self.api = self.url + "/api/v1"
+        self.token = token
+        self.asynchronous = asynchronous
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def sync(self, fn, *args: Any, **kwargs: Any) -> Any:
+        """Run coroutine function ``fn``: return the coroutine if asynchronous, else its result."""
+        if self.asynchronous:
+            return fn(*args, **kwargs)
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="mmoda-client", daemon=True)
+            self._thread.start()
+        return asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), self._loop).result()
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
+            self._loop = self._thread = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def _request(self, method: str, path: str, *, json: Any = None, raw: bool = False) -> Any:
+        async with httpx.AsyncClient(timeout=self.timeout) as http:
+            r = await http.request(method, self.api + path, json=json, headers=self._headers())
+        if r.status_code >= 400:
+            try:
+                body = r.json()
+                raise ClientError(r.status_code, body.get("error", r.text), body.get("parameter"))
+            except ValueError:
+                raise ClientError(r.status_code, r.text) from None
+        return r.content if raw else r.json()
+
+    # -- public API ------------------------------------------------------------------
+
+    def whoami(self) -> dict:
+        """The caller's tier and limits."""
+        return self.sync(self._request, "GET", "/whoami")
+
+    def instruments(self) -> list[dict]:
+        return self.sync(self._request, "GET", "/instruments")
+
+    def instrument(self, name: str) -> dict:
+        """An instrument with every product's parameter schema."""
+        return self.sync(self._request, "GET", f"/instruments/{name}")
+
+    def submit(self, instrument: str, product: str, *, query_type: str = "Real", **params: Any) -> dict:
+        """Submit a request; an identical earlier request returns the same job at once."""
+        body = {"instrument": instrument, "product": product, "params": params, "query_type": query_type}
+        return self.sync(self._request, "POST", "/jobs", json=body)
+
+    def status(self, job_id: str) -> dict:
+        return self.sync(self._request, "GET", f"/jobs/{job_id}")
+
+    def jobs(self) -> list[dict]:
+        """My jobs, newest first."""
+        return self.sync(self._request, "GET", "/jobs")
+
+    def cancel(self, job_id: str) -> dict:
+        return self.sync(self._request, "DELETE", f"/jobs/{job_id}")
+
+    def feedback(self, job_id: str) -> list[dict]:
+        return self.sync(self._request, "GET", f"/jobs/{job_id}/feedback")
+
+    def banners(self) -> list[dict]:
+        return self.sync(self._request, "GET", "/banner")
+
+    def wait(self, job_id: str, timeout: float | None = None, progress: bool = True) -> dict:
+        """Poll until the job is finished, with a tqdm progress bar; returns the job."""
+        return self.sync(self._wait, job_id, timeout, progress)
+
+    async def _wait(self, job_id: str, timeout: float | None, progress: bool) -> dict:
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=100, unit="%", desc=job_id[:8], bar_format="{l_bar}{bar}| {postfix}")
+        end = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                job = await self._request("GET", f"/jobs/{job_id}")
+                if bar is not None:
+                    bar.n = round(100 * float(job.get("progress") or 0))
+                    bar.set_postfix_str(f"{job['status']} {job.get('message') or ''}".strip())
+                    bar.refresh()
+                if job["finished"]:
+                    return job
+                if end is not None and time.monotonic() > end:
+                    raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def products(self, job_id: str) -> list[FetchedProduct]:
+        """The products of a finished job as astropy objects (``HDUList``; ``.table()``, ``.wcs()``)."""
+        return self.sync(self._products, job_id)
+
+    async def _products(self, job_id: str) -> list[FetchedProduct]:
+        from astropy.io import fits
+
+        listing = await self._request("GET", f"/jobs/{job_id}/products")
+        out = []
+        for entry in listing["products"]:
+            prod = FetchedProduct(entry["name"], entry["kind"], entry.get("meta") or {})
+            if entry.get("fits"):
+                data = await self._request("GET", f"/jobs/{job_id}/products/{entry['fits']}", raw=True)
+                prod.hdul = fits.HDUList([h.copy() for h in fits.open(io.BytesIO(data))])
+            if entry.get("png"):
+                prod.png = await self._request("GET", f"/jobs/{job_id}/products/{entry['png']}", raw=True)
+            out.append(prod)
+        return out
+
+    def run(self, instrument: str, product: str, *, timeout: float | None = None,
+            progress: bool = True, **params: Any) -> list[FetchedProduct]:
+        """Submit, wait and fetch; raises :class:`ClientError` if the job failed."""
+        return self.sync(self._run, instrument, product, timeout, progress, params)
+
+    async def _run(self, instrument, product, timeout, progress, params) -> list[FetchedProduct]:
+        job = await self._request("POST", "/jobs", json={"instrument": instrument, "product": product,
+                                                         "params": params})
+        job = await self._wait(job["job_id"], timeout, progress)
+        if job["status"] != "done":
+            raise ClientError(409, job.get("error") or f"job {job['job_id']} {job['status']}")
+        return await self._products(job["job_id"])
