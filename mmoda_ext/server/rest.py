@@ -275,6 +275,15 @@ class OpenAPIHandler(RestHandler):
             self.write_text(text, "application/yaml")
 
 
+class NotFoundHandler(RestHandler):
+    """Any other ``/api/v1`` path: a JSON 404 naming the routes."""
+
+    def prepare(self) -> None:
+        self.public_error(PublicError(
+            f"There is no API route {self.request.method} {self.request.path}. See {API}/openapi.yaml.",
+            parameter="path", value=self.request.path, status=404))
+
+
 default_handlers: list[tuple[str, type[web.RequestHandler]]] = [
     (API + r"/openapi\.(yaml|json)", OpenAPIHandler),
     (API + r"/whoami", WhoAmIHandler),
@@ -288,4 +297,5 @@ default_handlers: list[tuple[str, type[web.RequestHandler]]] = [
     (API + r"/jobs/([0-9a-zA-Z_-]+)/products/(.+)", ProductFileHandler),
     (API + r"/jobs/([0-9a-zA-Z_-]+)/feedback", FeedbackHandler),
     (API + r"/banner", BannerHandler),
+    (API + r"/.*", NotFoundHandler),
 ]
