@@ -203,3 +203,28 @@ def test_no_nan_and_required_fields_on_every_answer(server):
         assert key in body["exit_status"]
     assert httpx.get(server.url + "/run_analysis").status_code == 400
     assert httpx.get(server.url + "/run_analysis", params={"instrument": "empty"}).status_code == 400
+
+
+def test_token_endpoints_the_client_offers(server):
+    import jwt
+
+    disp = client(server)
+    with pytest.raises(RuntimeError, match="refresh-tokens"):
+        disp.refresh_token(make_token())
+    tok = make_token(roles="general,refresh-tokens", lifetime=600)
+    new = disp.refresh_token(tok)
+    old_claims = jwt.decode(tok, options={"verify_signature": False})
+    new_claims = jwt.decode(new, "secretkey_test", algorithms=["HS256"])
+    assert new_claims["exp"] == old_claims["exp"] + 604800 and new_claims["sub"] == old_claims["sub"]
+    quiet = jwt.decode(disp.disable_email_token(tok), "secretkey_test", algorithms=["HS256"])
+    assert (quiet["msfail"], quiet["mssub"], quiet["msdone"]) == (False, False, False)
+
+
+def test_tokens_never_reach_the_server_logs(server):
+    tok = make_token(sub="logcheck@example.org")
+    client(server).get_product(instrument="empty", product="dummy", product_type="Dummy", token=tok)
+    with pytest.raises(Unauthorized):
+        client(server).get_product(instrument="empty", product="dummy", product_type="Dummy",
+                                   token=make_token(lifetime=-1))
+    logs = "".join((server.workdir / name).read_text() for name in ("serve.out", "serve.err"))
+    assert tok not in logs and "eyJ" not in logs
