@@ -23,6 +23,7 @@ from ..errors import AccessError, NoDataError, ParameterError
 from ..science import ibis, sources
 from ..science.coded_mask import DecodedImage
 from ..science.mosaic import MosaicAccumulator, mosaic_frame
+from ._integral_rules import check_osa_version, private_left_out, private_message
 from ._isgri_window import ArchiveRef, ImagePlan, RatePlan, image_task, rate_task
 from .base import Instrument, Product, ProductFile, ProductSet
 from .params import Float, Integer, ScwList, Select, to_time
@@ -77,6 +78,7 @@ def check_common(params: dict[str, Any], rights: Rights) -> None:
             "integral-private-qla), which your account does not have. Use 'public'.",
             parameter="integral_data_rights", value="all-private",
         )
+    check_osa_version(params, rights)  # OSA11.0 from rev 1626, OSA11.2-beta restricted
 
 
 def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tuple[list[Any], list[str]]:
@@ -88,7 +90,7 @@ def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tupl
         private = [w.scw_id for w in windows if w.private]
         if private and not include_private:
             windows = [w for w in windows if not w.private]
-            messages.append(f"{len(private)} private science window(s) left out: {', '.join(private[:5])}")
+            messages.append(private_message(len(private), private))
         if not windows:
             raise NoDataError("no science window found: every window of scw_list is private",
                               parameter="scw_list", value=params["scw_list"])
@@ -106,6 +108,9 @@ def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tupl
             + ". Widen the time range or the radius.",
             parameter="T1", value=params["T1"],
         )
+    n_private = private_left_out(params, archive, include_private)
+    if n_private:
+        messages.append(private_message(n_private))
     return windows, messages
 
 
@@ -244,7 +249,10 @@ class Isgri(Instrument):
     description = "INTEGRAL IBIS/ISGRI coded-mask imager, 15 keV – 1 MeV"
 
     def __init__(self) -> None:
-        self.products = {"isgri_image": IsgriImage()}
+        from ._isgri_spectral import IsgriLightCurve, IsgriSpectralFit, IsgriSpectrum
+
+        self.products = {"isgri_image": IsgriImage(), "isgri_spectrum": IsgriSpectrum(),
+                         "isgri_lc": IsgriLightCurve(), "spectral_fit": IsgriSpectralFit()}
 
     def params(self) -> list:
         return isgri_params()
