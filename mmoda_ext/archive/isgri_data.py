@@ -132,6 +132,7 @@ class IsgriWindow:
     background: np.ndarray
     header: fits.Header
     _cube: np.ndarray | None = field(default=None, repr=False)
+    _bands: dict = field(default_factory=dict, repr=False)
 
     @property
     def exposure(self) -> float:
@@ -148,7 +149,9 @@ class IsgriWindow:
     def band(self, e1: float, e2: float) -> tuple[np.ndarray, tuple[float, float]]:
         """(shadowgram counts summed over the channels of [e1, e2], effective band edges)."""
         i0, i1 = band_channels(e1, e2)
-        if self._cube is not None:
+        if (i0, i1) in self._bands:
+            shd = self._bands[(i0, i1)]
+        elif self._cube is not None:
             shd = self._cube[i0:i1].sum(axis=0, dtype=np.int32)
         else:
             with fits.open(self.path) as hdul:
@@ -156,16 +159,23 @@ class IsgriWindow:
         return shd, (float(ISGRI_CHANNELS[i0]), float(ISGRI_CHANNELS[i1]))
 
 
-def load_window(archive: Any, scw: Any) -> IsgriWindow:
-    """Read a window from the archive cache, generating it first if it is missing."""
+def load_window(archive: Any, scw: Any, bands: tuple[tuple[float, float], ...] = ()) -> IsgriWindow:
+    """Read a window from the archive cache, generating it first if it is missing.
+
+    ``bands`` are read in the same pass over the file (one open: it is most of the cost).
+    """
     path = Path(archive.path_for("isgri", scw))
     if not path.exists():
         generate_window(archive, scw)
+    read = {}
     with fits.open(path) as hdul:
         header = hdul[0].header.copy()
         eff = np.asarray(hdul["ISGR-EFFI-SHD"].data, dtype=np.float32)
         bkg = np.asarray(hdul["ISGR-BACK-BKG"].data, dtype=np.float32)
-    return IsgriWindow(scw=scw, path=path, efficiency=eff, background=bkg, header=header)
+        for e1, e2 in bands:
+            i0, i1 = band_channels(e1, e2)
+            read[(i0, i1)] = hdul["ISGR-DETE-SHD"].section[i0:i1].sum(axis=0, dtype=np.int32)
+    return IsgriWindow(scw=scw, path=path, efficiency=eff, background=bkg, header=header, _bands=read)
 
 
 # ----------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def window_image(archive: Any, scw: Any, e1: float, e2: float, *, clean: bool = 
     """Decode (and clean) one window: ``(DecodedImage, frame, window, cleaned sources)``."""
     from ..archive.isgri_data import load_window
 
-    win = load_window(archive, scw)
+    win = load_window(archive, scw, bands=((e1, e2),))
     counts, _ = win.band(e1, e2)
     dec = coded_mask.decoder_for(win.efficiency, win.background, reuse=reuse)
     img = dec.decode(counts, win.exposure)
@@ -113,7 +113,7 @@ def rate_task(plan: RatePlan, scw: Any) -> tuple[np.ndarray, np.ndarray]:
     from ..archive.isgri_data import load_window
 
     archive = plan.archive.get()
-    win = load_window(archive, scw)
+    win = load_window(archive, scw, bands=((plan.e1, plan.e2),))
     counts, _ = win.band(plan.e1, plan.e2)
     frame = ibis.window_frame(scw.ra, scw.dec, scw.pa)
     n = len(plan.positions)

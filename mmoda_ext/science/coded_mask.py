@@ -145,10 +145,12 @@ class Decoder:
         self.good = (eff > 0).astype(np.float32)
         bm = eff * np.asarray(background, float) * self.good
         self.bm_sum = float(bm.sum())
-        g = _mask_ffts("complex128", o)
-        bm_hat = np.conj(fft.rfft2(bm, s=o.fft_shape, workers=1))
-        w_hat = np.conj(fft.rfft2(eff * self.good, s=o.fft_shape, workers=1))
-        p_b, m_b = _corr(bm_hat, g["p"], o), _corr(bm_hat, g["m"], o)
+        # single precision: ample for these sums of ~1e4 positive terms, and twice as fast
+        g = _mask_ffts("complex64", o)
+        bm_hat = np.conj(fft.rfft2(bm.astype(np.float32), s=o.fft_shape, workers=1))
+        w_hat = np.conj(fft.rfft2((eff * self.good).astype(np.float32), s=o.fft_shape, workers=1))
+        p_b = _corr(bm_hat, g["p"], o).astype(np.float64)
+        m_b = _corr(bm_hat, g["m"], o).astype(np.float64)
         resp_full = _corr(w_hat, g["pp"], o)
         valid = (m_b > 1e-6 * m_b.max()) & (resp_full > 0)
         balance = np.where(valid, p_b / np.where(valid, m_b, 1.0), 0.0)

@@ -40,11 +40,14 @@ def pif_fit(
     exposure: float,
     shifts: list[tuple[float, float]],
     optics: MaskOptics | None = None,
-) -> tuple[np.ndarray, np.ndarray, float]:
+    *,
+    return_model: bool = False,
+):
     """Rates (cts/s), their 1σ errors and the background scale for sources at ``shifts``.
 
     Model ``D = β·W·U + Σ R_s · T·W·PIF_s/N0`` on the good pixels, weights 1/(β₀ W U).
-    A source with no illuminated good pixel gets NaN.
+    A source with no illuminated good pixel gets NaN. With ``return_model`` the fitted
+    sources' model shadowgram (counts, all sources together) comes as a fourth value.
     """
     good = efficiency > 0
     d = np.asarray(counts, float)[good]
@@ -58,16 +61,18 @@ def pif_fit(
     xk = x[:, keep]
     beta0 = d.sum() / bm.sum()
     w = 1.0 / np.maximum(beta0 * bm, 1e-9)
-    a = (xk * w[:, None]).T @ xk
-    b = (xk * w[:, None]).T @ d
-    cov = np.linalg.inv(a)
-    sol = cov @ b
-    # rescale the covariance by the actual fit quality (Poisson: chi2/dof ≈ 1)
+    xw = xk * w[:, None]
+    cov = np.linalg.inv(xw.T @ xk)
+    sol = cov @ (xw.T @ d)
     rates = np.full(len(shifts), np.nan)
     errs = np.full(len(shifts), np.nan)
     rates[seen] = sol[1:]
     errs[seen] = np.sqrt(np.diag(cov)[1:])
-    return rates, errs, float(sol[0])
+    if not return_model:
+        return rates, errs, float(sol[0])
+    model = np.zeros(efficiency.shape)
+    model[good] = xk[:, 1:] @ sol[1:]
+    return rates, errs, float(sol[0]), model
 
 
 @dataclass
@@ -91,9 +96,9 @@ def clean_window(
 ) -> tuple[DecodedImage, list[CleanedSource]]:
     """Remove the ghosts and coding noise of catalogue sources above ``threshold`` σ.
 
-    ``catalogue`` is ``[(name, x, y)]`` in the window's image pixels. The returned image has
-    the decoded model of every fitted source subtracted except within :data:`KEEP_RADIUS`
-    pixels of that source.
+    ``catalogue`` is ``[(name, x, y)]`` in the window's image pixels. The sources are fitted
+    together (PIF fit); their summed model is decoded once with the window's operator and
+    subtracted everywhere except within :data:`KEEP_RADIUS` pixels of any fitted source.
     """
     sig = image.significance
     ny, nx = sig.shape
@@ -109,19 +114,22 @@ def clean_window(
             bright.append((name, y - centre[0], x - centre[1]))
     if not bright:
         return image, []
-    rates, errs, _ = pif_fit(counts, efficiency, background, exposure, [(b[1], b[2]) for b in bright],
-                             optics)
-    intensity = image.intensity.copy()
-    yy, xx = np.mgrid[0:ny, 0:nx]
+    rates, errs, _, model = pif_fit(counts, efficiency, background, exposure,
+                                    [(b[1], b[2]) for b in bright], optics, return_model=True)
+    # one decode of all fitted sources: the ghosts, sidelobes and coding noise of each of them
+    decoded = decoder.model_image(model, exposure)
+    keep = np.zeros((ny, nx), bool)
     done = []
     for (name, ky, kz), rate, err in zip(bright, rates, errs, strict=True):
         if not np.isfinite(rate):
             continue
-        model = decoder.model_image(rate * source_model(efficiency, exposure, ky, kz, optics), exposure)
         r0, c0 = ky + centre[0], kz + centre[1]
-        far = (yy - r0) ** 2 + (xx - c0) ** 2 > KEEP_RADIUS**2
-        intensity -= np.where(far, model, 0.0)
+        rr = slice(max(int(r0 - KEEP_RADIUS), 0), max(min(int(r0 + KEEP_RADIUS) + 2, ny), 0))
+        cc = slice(max(int(c0 - KEEP_RADIUS), 0), max(min(int(c0 + KEEP_RADIUS) + 2, nx), 0))
+        yy, xx = np.ogrid[rr, cc]
+        keep[rr, cc] |= (yy - r0) ** 2 + (xx - c0) ** 2 <= KEEP_RADIUS**2
         done.append(CleanedSource(name, ky, kz, float(rate), float(err)))
+    intensity = np.where(keep, image.intensity, image.intensity - decoded)
     return DecodedImage(intensity, image.variance, image.exposure), done
 
 

@@ -77,7 +77,7 @@ def test_noiseless_source_reads_injected_rate_150_from_0_to_13_deg(ky, kz):
     r, c = ibis.SKY_CENTRE[0] + ky, ibis.SKY_CENTRE[1] + kz
     off_axis = np.degrees(np.arctan(np.hypot(ky, kz) * ibis.PITCH_MM / ibis.DISTANCE_MM))
     assert off_axis < 13.5
-    assert img.intensity[r, c] == pytest.approx(rate, rel=1e-6)
+    assert img.intensity[r, c] == pytest.approx(rate, rel=1e-5)  # float32 FFTs: 150.000
 
 
 def test_pif_fit_reads_rate_at_fractional_position():
