@@ -80,20 +80,26 @@ def reproject_window(image: DecodedImage, window: TangentFrame, mosaic: TangentF
         r1 = min(int(np.ceil(xy[:, 1].max())) + 1, ny)
     if c1 <= c0 or r1 <= r0:
         return None
-    h = mosaic.homography_to(window)
-    x = np.arange(c0, c1, dtype=np.float64)[None, :]
-    y = np.arange(r0, r1, dtype=np.float64)[:, None]
-    den = h[2, 0] * x + h[2, 1] * y + h[2, 2]
-    wx = np.rint((h[0, 0] * x + h[0, 1] * y + h[0, 2]) / den)
-    wy = np.rint((h[1, 0] * x + h[1, 1] * y + h[1, 2]) / den)
+    h = mosaic.homography_to(window).astype(np.float32)
+    x = np.arange(c0, c1, dtype=np.float32)[None, :]
+    y = np.arange(r0, r1, dtype=np.float32)[:, None]
+    den = h[2, 0] * x + (h[2, 1] * y + h[2, 2])
+    wx = np.rint((h[0, 0] * x + (h[0, 1] * y + h[0, 2])) / den)
+    wy = np.rint((h[1, 0] * x + (h[1, 1] * y + h[1, 2])) / den)
     wny, wnx = image.intensity.shape
     inside = (den > 0) & (wx >= 0) & (wx < wnx) & (wy >= 0) & (wy < wny)
-    flat = np.where(inside, wy * wnx + wx, 0).astype(np.intp)
-    var = image.variance.ravel()[flat]
-    ok = inside & np.isfinite(var) & (var > 0)
-    inv = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0).astype(np.float32)
-    wi = np.where(ok, image.intensity.ravel()[flat] * inv, 0.0).astype(np.float32)
-    expo = np.where(ok, image.exposure.ravel()[flat], 0.0).astype(np.float32)
+    # weights in window space (fewer pixels), with one zero appended for "outside"
+    var = image.variance
+    ok = np.isfinite(var) & (var > 0) & np.isfinite(image.intensity)
+    n = wny * wnx
+    inv_w = np.zeros(n + 1, np.float32)
+    wi_w = np.zeros(n + 1, np.float32)
+    exp_w = np.zeros(n + 1, np.float32)
+    inv_w[:n] = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0).ravel()
+    wi_w[:n] = np.where(ok, image.intensity, 0.0).ravel() * inv_w[:n]
+    exp_w[:n] = np.where(ok, image.exposure, 0.0).ravel()
+    flat = np.where(inside, wy * wnx + wx, n).astype(np.intp)
+    inv, wi, expo = inv_w[flat], wi_w[flat], exp_w[flat]
     return MosaicPart(r0, c0, wi, inv, expo)
 
 
