@@ -67,7 +67,28 @@ def product_name(instrument, product: str) -> str:
     return product
 
 
+#: run options that may also come after the product flags (argparse's REMAINDER keeps them there)
+_RUN_OPTIONS = {"--out": "out", "--archive": "archive", "--workers": "workers", "--scheduler": "scheduler"}
+
+
+def _take_run_options(args) -> None:
+    rest, tokens, i = [], list(args.params), 0
+    while i < len(tokens):
+        key, eq, value = tokens[i].partition("=")
+        if key in _RUN_OPTIONS and (eq or i + 1 < len(tokens)):
+            if not eq:
+                value, i = tokens[i + 1], i + 1
+            setattr(args, _RUN_OPTIONS[key], int(value) if key == "--workers" else value)
+        elif key == "--no-progress":
+            args.no_progress = True
+        else:
+            rest.append(tokens[i])
+        i += 1
+    args.params = rest
+
+
 def main(args) -> int:
+    _take_run_options(args)
     inst = get_instrument(args.instrument)
     product = product_name(inst, args.product)
 
