@@ -134,7 +134,7 @@ def write_lc(path: Path, lc: LcSum, t: dict[str, np.ndarray], meta: dict[str, An
     h["OSA_VERS"] = (meta["osa_version"], "rate scale of RATE/ERROR")
     h["NUM_SCW"] = (lc.n_scw, "science windows with this source")
     h["EXPOSURE"] = (float(np.sum(t["EXPOSURE"])), "[s] dead-time corrected")
-    h["BACKV"] = ("whole-detector background rate (fitted map scale)", "meaning of BACKV")
+    h["BACKVDEF"] = ("whole-detector rate", "BACKV: fitted background")
     prim = fits.PrimaryHDU(header=standard_header("IBIS", tstart, tstop))
     hdu = fits.BinTableHDU.from_columns(fits.ColDefs(cols), header=h)
     fits.HDUList([prim, hdu]).writeto(path, overwrite=True)

@@ -220,9 +220,9 @@ def write_pha(path: Path, s: SourceSum, meta: dict[str, Any]) -> Path:
     h["DETNAM"] = "ISGRI"
     h["FILTER"] = "NONE"
     h["CHANTYPE"] = "PI"
-    h["DETCHANS"] = (n, "archive channels 15-1000 keV (see EBOUNDS)")
+    h["DETCHANS"] = (n, "archive channels 15-1000 keV")
     h["TLMIN1"], h["TLMAX1"] = 0, n - 1
-    h["POISSERR"] = (False, "errors are from the PIF fit (STAT_ERR)")
+    h["POISSERR"] = (False, "errors from the PIF fit")
     h["EXPOSURE"] = (s.exposure, "[s] sum of ONTIME x DEADC of the windows used")
     h["EXP_SRC"] = (s.exp_src, "[s] exposure x coded fraction at the source")
     h["ONTIME"] = (s.ontime, "[s] sum of window ONTIMEs")
@@ -233,8 +233,8 @@ def write_pha(path: Path, s: SourceSum, meta: dict[str, Any]) -> Path:
     h["SOURCEID"] = (f"J{s.source_id:07d}" if s.source_id >= 0 else "NONE", "catalogue id")
     h["REVOL_N"] = (len(revs), "number of revolutions")
     h["NUM_SCW"] = (s.n_scw, "science windows summed")
-    h["BKGPARAM"] = ("fitted", "background map scale fitted per window and channel")
-    h["OFFCORR"] = ("PIF", "rates are on-axis equivalent (exact PIF)")
+    h["BKGPARAM"] = ("fitted", "map scale fitted per window, channel")
+    h["OFFCORR"] = ("PIF", "on-axis equivalent rates")
     h["OSA_VERS"] = (meta["osa_version"], "rate scale of the rates")
     for key in ("BACKFILE", "CORRFILE", "RESPFILE", "ANCRFILE"):
         h[key] = "NONE"
