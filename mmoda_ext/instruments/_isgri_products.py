@@ -134,20 +134,29 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
     fig = plt.figure(figsize=(9.0, 7.6), dpi=110)
     ax = fig.add_subplot(projection=frame.wcs())
     vmax = max(10.0, float(np.nanmax(sig)) if covered.any() else 10.0)
-    norm = AsinhNorm(linear_width=3.0, vmin=-5.0, vmax=vmax)
-    cmap = plt.get_cmap("magma").with_extremes(bad="#dcdcdc")
+    norm = AsinhNorm(linear_width=2.0, vmin=-5.0, vmax=vmax)
+    cmap = plt.get_cmap("inferno").with_extremes(bad="#e6e6e6")
     im = ax.imshow(sig, origin="lower", cmap=cmap, norm=norm, interpolation="nearest")
     if rows.size:
         pad = 5
         ax.set_xlim(cols.min() - pad, cols.max() + pad)
         ax.set_ylim(rows.min() - pad, rows.max() + pad)
-    ax.coords[0].set_axislabel("Right ascension (J2000)")
-    ax.coords[1].set_axislabel("Declination (J2000)")
-    ax.coords[0].set_major_formatter("hh:mm")
-    ax.coords[1].set_major_formatter("dd")
+    ra_c, dec_c = ax.coords[0], ax.coords[1]
+    ra_c.set_axislabel("Right ascension (J2000)")
+    dec_c.set_axislabel("Declination (J2000)")
+    ra_c.set_major_formatter("hh:mm")
+    dec_c.set_major_formatter("dd")
+    ra_c.set_ticks_position("bt")
+    ra_c.set_ticklabel_position("b")
+    ra_c.set_axislabel_position("b")
+    dec_c.set_ticks_position("lr")
+    dec_c.set_ticklabel_position("l")
+    dec_c.set_axislabel_position("l")
     ax.coords.grid(color="white", alpha=0.25, linestyle=":")
     cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
-    cb.set_label("detection significance (σ)")
+    ticks = [t for t in (-5, -3, 0, 3, 5, 10, 30, 100, 300, 1000, 3000) if t <= vmax]
+    cb.set_ticks(ticks, labels=[str(t) for t in ticks])
+    cb.set_label("significance (σ, asinh scale)")
     for row in table:
         x, y = frame.to_pixel(row["ra"], row["dec"])
         color = "#ffd54f" if row["NEW_SOURCE"] else "#4fc3f7"
@@ -161,7 +170,7 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
     ax.set_title(
         f'{meta.get("instrument", "ISGRI")} {meta["e1"]:g}–{meta["e2"]:g} keV significance mosaic ({meta["osa_version"]})\n'
         f'{t1} – {t2} UTC · {meta["n_scw"]} science windows · exposure {meta["exposure"] / 1e3:.1f} ks',
-        fontsize=10,
+        fontsize=10, pad=10,
     )
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
