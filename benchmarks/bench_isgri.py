@@ -95,8 +95,14 @@ def bench_chain(archive, windows) -> dict:
 
 
 def bench_dask(archive, windows100, windows500) -> dict:
+    import dask
+
     from mmoda_ext.jobs.compute import DaskContext, local_client
 
+    # distributed's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in workers, which re-faults the
+    # large FFT temporaries on every window; keep them mapped (isgri-imaging-notes.md)
+    dask.config.set({"distributed.nanny.pre-spawn-environ": {
+        "MALLOC_TRIM_THRESHOLD_": 2**30, "MALLOC_MMAP_THRESHOLD_": 2**30}})
     out = {}
     walls = {}
     for n in (1, 2):
