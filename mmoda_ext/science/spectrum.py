@@ -262,7 +262,7 @@ def write_arf(path: Path, s: SourceSum, meta: dict[str, Any]) -> Path:
 
 
 def write_rmf(path: Path, s: SourceSum, meta: dict[str, Any], threshold: float = 1e-7) -> Path:
-    """RMF with ``SPECRESP MATRIX`` (one channel group per energy) and ``EBOUNDS``."""
+    """RMF with ``SPECRESP MATRIX`` (one channel group per energy, fixed width) and ``EBOUNDS``."""
     m = rmf_matrix(meta["osa_version"])
     n_e, n_c = m.shape
     f_chan = np.zeros(n_e, np.int32)
@@ -276,15 +276,19 @@ def write_rmf(path: Path, s: SourceSum, meta: dict[str, Any], threshold: float =
             rows.append(m[i, nz[0]:nz[-1] + 1].astype(np.float32))
         else:
             rows.append(np.zeros(0, np.float32))
-    matrix = np.empty(n_e, dtype=object)
-    matrix[:] = rows
+    # fixed-width MATRIX (OGIP allows it: N_CHAN values used per row, zero padded): unlike a
+    # variable-length column it survives the pickled FITS_rec of the oda_api wire encoding
+    width = max(1, int(n_chan.max()))
+    matrix = np.zeros((n_e, width), np.float32)
+    for i, row in enumerate(rows):
+        matrix[i, : row.size] = row
     cols = fits.ColDefs([
         fits.Column("ENERG_LO", "E", unit="keV", array=E_IN[:-1]),
         fits.Column("ENERG_HI", "E", unit="keV", array=E_IN[1:]),
         fits.Column("N_GRP", "I", array=n_grp),
         fits.Column("F_CHAN", "J", array=f_chan),
         fits.Column("N_CHAN", "J", array=n_chan),
-        fits.Column("MATRIX", "PE()", array=matrix),
+        fits.Column("MATRIX", f"{width}E", array=matrix),
     ])
     h = standard_header("IBIS", s.tstart, s.tstop, extname="SPECRESP MATRIX")
     _ogip(h, "RESPONSE", "RSP_MATRIX", "REDIST")
