@@ -295,7 +295,7 @@ def write_fit(path, source: Any, fit: FitResult, rate: np.ndarray, error: np.nda
     h["FLUX_E1"], h["FLUX_E2"] = (fit.flux_band[0], "[keV]"), (fit.flux_band[1], "[keV]")
     h["EXPOSURE"] = (source.exposure, "[s]")
     h["OSA_VERS"] = osa_version
-    h["ERRTYPE"] = ("ERROR 1sig covariance, ERR_LO/HI dstat=1", "meaning of the error columns")
+    h["ERRTYPE"] = ("ERROR 1sig covar, ERR_LO/HI dstat=1", "error columns")
     par = fits.BinTableHDU.from_columns([
         fits.Column("PARAM", "16A", array=np.array(names)),
         fits.Column("VALUE", "D", array=np.array(vals)),
