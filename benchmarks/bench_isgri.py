@@ -55,9 +55,13 @@ def _mosaic(ctx, archive, windows):
     mframe = mosaic_frame(265.978, -29.745, frames)
     plan = ImagePlan(ArchiveRef.of(archive), 20.0, 40.0, mframe)
     t = time.perf_counter()
-    acc = ctx.map_reduce(partial(image_task, plan), windows, lambda a, r: a.add(r.part),
-                         MosaicAccumulator(mframe))
+    acc = ctx.map_reduce(partial(image_task, plan), windows, _add_part, MosaicAccumulator(mframe),
+                         merge=MosaicAccumulator.merge, start=partial(MosaicAccumulator, mframe))
     return time.perf_counter() - t, acc
+
+
+def _add_part(acc, res):
+    return acc.add(res.part)
 
 
 def bench_decode(archive, windows) -> dict:

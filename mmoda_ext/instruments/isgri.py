@@ -140,18 +140,12 @@ class IsgriImage(Product):
         ref = ArchiveRef.of(archive)
         n = len(windows)
 
-        summary: dict[str, Any] = {"exposure": 0.0, "ontime": 0.0, "seconds": 0.0}
-
-        def fold(acc: MosaicAccumulator, res) -> MosaicAccumulator:
-            summary["exposure"] += res.exposure
-            summary["ontime"] += res.ontime
-            summary["seconds"] += res.seconds
-            return acc.add(res.part)
-
         with _progress_span(ctx, 0.02, 0.80):
-            acc = ctx.map_reduce(partial(image_task, ImagePlan(ref, e1, e2, mframe)), windows, fold,
-                                 MosaicAccumulator(mframe), label="ISGRI science windows")
-        mos = acc.result()
+            sums = ctx.map_reduce(partial(image_task, ImagePlan(ref, e1, e2, mframe)), windows,
+                                  _ImageSums.add, _ImageSums(mframe), label="ISGRI science windows",
+                                  merge=_ImageSums.merge, start=partial(_ImageSums, mframe))
+        summary = {"exposure": sums.exposure, "ontime": sums.ontime, "seconds": sums.seconds}
+        mos = sums.mosaic.result()
         mos = DecodedImage(mos.intensity * scale, mos.variance * scale**2, mos.exposure)
         ctx.progress(0.82, "source search")
         dets = detect(mos, mframe, archive.sky, params["detection_threshold"])
@@ -187,6 +181,28 @@ class IsgriImage(Product):
             meta={"scw_list": [w.scw_id for w in windows], "compute_seconds": summary["seconds"],
                   "catalog": [{k: v for k, v in d.items()} for d in dets]},
         )
+
+
+class _ImageSums:
+    """Mosaic sums plus exposure bookkeeping; folded on workers, merged on the client."""
+
+    def __init__(self, frame) -> None:
+        self.mosaic = MosaicAccumulator(frame)
+        self.exposure = self.ontime = self.seconds = 0.0
+
+    def add(self, res) -> _ImageSums:
+        self.exposure += res.exposure
+        self.ontime += res.ontime
+        self.seconds += res.seconds
+        self.mosaic.add(res.part)
+        return self
+
+    def merge(self, other: _ImageSums) -> _ImageSums:
+        self.exposure += other.exposure
+        self.ontime += other.ontime
+        self.seconds += other.seconds
+        self.mosaic.merge(other.mosaic)
+        return self
 
 
 def _sum_pair(acc, res):

@@ -4,6 +4,11 @@
 default, or a Dask Gateway cluster), folding results as they complete so that memory stays
 bounded whatever the number of items: at most ``max_in_flight`` results exist at once.
 ``SerialContext`` runs in-process, for unit tests and tiny requests.
+
+When a product also gives ``merge`` and ``start`` (a factory of an empty accumulator), the
+workers fold batches of items themselves and send one partial accumulator per batch: a
+mosaic then crosses the network once per batch instead of once per science window, which
+keeps the client (on the same cores, on a laptop) from becoming the bottleneck.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -47,7 +53,7 @@ class _BaseContext:
 class SerialContext(_BaseContext):
     """Everything in the calling process, in order."""
 
-    def map_reduce(self, func, items, combine, initial=None, label=""):
+    def map_reduce(self, func, items, combine, initial=None, label="", *, merge=None, start=None):
         items = list(items)
         acc = initial
         for i, item in enumerate(items, 1):
@@ -84,7 +90,12 @@ class DaskContext(_BaseContext):
             self._own_client = True
         return self._client
 
-    def map_reduce(self, func, items, combine, initial=None, label=""):
+    def map_reduce(self, func, items, combine, initial=None, label="", *, merge=None, start=None):
+        """Fold ``func(item)`` into ``initial`` with ``combine`` as results complete.
+
+        With ``merge(acc, partial)`` and ``start()`` given, workers fold batches of items
+        into ``start()`` accumulators and the client merges those partials.
+        """
         from distributed import as_completed
 
         items = list(items)
@@ -94,21 +105,32 @@ class DaskContext(_BaseContext):
         client = self.client
         threads = sum(client.nthreads().values()) or 1
         limit = self.max_in_flight or 4 * threads
-        it = iter(items)
-        first = [client.submit(func, item, pure=False) for item in islice(it, limit)]
+        batched = merge is not None and start is not None
+        if batched:
+            size = max(1, min(self.max_batch, -(-n // (2 * threads))))
+            units = [items[i:i + size] for i in range(0, n, size)]
+            task = partial(_fold_batch, func, combine, start)
+            fold = merge
+        else:
+            units, task, fold = items, func, combine
+        it = iter(units)
+        first = [client.submit(task, unit, pure=False) for unit in islice(it, limit)]
         pool = as_completed(first)
         acc, done = initial, 0
         for fut in pool:
             result = fut.result()
             fut.release()
-            acc = combine(acc, result)
+            acc = fold(acc, result)
             del result
-            done += 1
+            done = min(n, done + (size if batched else 1))
             self.progress(done / n, f"{label} {done}/{n}".strip())
             nxt = next(it, None)
             if nxt is not None:
-                pool.add(client.submit(func, nxt, pure=False))
+                pool.add(client.submit(task, nxt, pure=False))
         return acc
+
+    #: most items one worker folds before sending its partial (bounds progress granularity)
+    max_batch = 50
 
     def close(self) -> None:
         if self._own_client and self._client is not None:
@@ -117,6 +139,14 @@ class DaskContext(_BaseContext):
             if cluster is not None:
                 cluster.close()
             self._client = None
+
+
+def _fold_batch(func, combine, start, batch):
+    """Worker side of a batched map_reduce: fold one batch into a fresh accumulator."""
+    acc = start()
+    for item in batch:
+        acc = combine(acc, func(item))
+    return acc
 
 
 def local_client(n_workers: int | None = None):

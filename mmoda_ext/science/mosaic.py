@@ -123,6 +123,14 @@ class MosaicAccumulator:
         self.n_windows += 1
         return self
 
+    def merge(self, other: MosaicAccumulator) -> MosaicAccumulator:
+        """Fold another accumulator of the same grid (a worker's partial) into this one."""
+        self.sum_wi += other.sum_wi
+        self.sum_w += other.sum_w
+        self.exposure += other.exposure
+        self.n_windows += other.n_windows
+        return self
+
     def result(self) -> DecodedImage:
         """Mosaic intensity, variance and exposure (NaN where no window contributes)."""
         with np.errstate(invalid="ignore", divide="ignore"):

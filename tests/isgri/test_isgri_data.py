@@ -74,6 +74,9 @@ def test_decode_on_dask_2_workers_equals_serial(isgri_archive, crab_windows, tmp
         ctx = DaskContext(isgri_archive, tmp_path / "d", client=client)
         assert len(client.nthreads()) == 2
         dask = ctx.map_reduce(task, crab_windows, fold, MosaicAccumulator(mframe))
+        # workers fold batches and the client merges partial mosaics: same sums
+        batched = ctx.map_reduce(task, crab_windows, fold, MosaicAccumulator(mframe),
+                                 merge=MosaicAccumulator.merge, start=partial(MosaicAccumulator, mframe))
     finally:
         cluster = client.cluster
         client.close()
@@ -81,6 +84,10 @@ def test_decode_on_dask_2_workers_equals_serial(isgri_archive, crab_windows, tmp
     assert dask.n_windows == serial.n_windows == len(crab_windows)
     np.testing.assert_allclose(dask.sum_w, serial.sum_w, rtol=1e-6)
     np.testing.assert_allclose(dask.sum_wi, serial.sum_wi, rtol=1e-6, atol=1e-6)
+    assert batched.n_windows == len(crab_windows)
+    np.testing.assert_allclose(batched.sum_w, serial.sum_w, rtol=1e-6)
+    np.testing.assert_allclose(batched.sum_wi, serial.sum_wi, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(batched.exposure, serial.exposure, rtol=1e-6)
 
 
 def _prepare(archive, rights=None, **raw):
