@@ -106,12 +106,13 @@ def main(args) -> int:
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=100, unit="%", desc=product, file=sys.stderr, bar_format="{l_bar}{bar}| {postfix}")
+        bar = tqdm(total=100, desc=product, file=sys.stderr,
+                   bar_format="{percentage:3.0f}%|{bar:30}| {elapsed} {desc}")
 
     def on_progress(fraction: float, message: str) -> None:
         if bar is not None:
             bar.n = round(100 * fraction)
-            bar.set_postfix_str(message)
+            bar.set_description_str(f"{product}: {message}" if message else product, refresh=False)
             bar.refresh()
 
     client = None
