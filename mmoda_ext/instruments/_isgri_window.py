@@ -4,6 +4,25 @@ Each task is a top-level function of a small picklable plan and one :class:`Scie
 so it runs unchanged in-process or on a Dask worker. The worker re-opens the archive from
 its root and sky-model files (``default_archive`` is cached per process), and decoding
 operators are cached per (efficiency, background) maps, i.e. per revolution.
+
+Provenance cache
+----------------
+With a cache root in the plan (``ImagePlan.cache``, from ``ctx.cache``), the decoded and
+cleaned sky image of a window (intensity, variance, exposure maps as float32, its live
+exposure and the names of the cleaned sources) is stored by
+:class:`..jobs.cache.ProvenanceCache` under :func:`decoded_key`, the SHA-256 of::
+
+    {"instrument": "isgri", "scw": <scw_id>, "scw_seed": <seed>, "pointing": [ra, dec, pa],
+     "step": "decoded-cleaned", "band": [E1, E2], "scale": "raw",
+     "clean": true, "clean_threshold": 5.0, "sky": <archive.sky.digest>,
+     "data_version": <isgri_data.DATA_VERSION>, "analysis_version": ANALYSIS_VERSION}
+
+``scale: raw``: the images are on the OSA10.2 rate scale; the requested ``osa_version`` only
+multiplies the finished mosaic, so every OSA version shares the entry. ``sky`` is the digest
+of the sky-model content (built-in plus extra files): it sets both the simulated counts and
+the cleaning catalogue, so an extra sky file gives other keys. Reprojection onto the request's
+mosaic frame stays outside the cache (it depends on the request). Without a cache (``""``),
+nothing is read or written and the images keep their float64 precision.
 """
 
 from __future__ import annotations
@@ -15,10 +34,16 @@ from typing import Any
 import numpy as np
 
 from ..science import coded_mask, ibis, sources
+from ..science.coded_mask import DecodedImage
 from ..science.mosaic import MosaicPart, reproject_window
 from ..science.tangent import TangentFrame
 
-__all__ = ["ArchiveRef", "ImagePlan", "window_image", "image_task", "RatePlan", "rate_task"]
+__all__ = ["ArchiveRef", "ImagePlan", "window_image", "image_task", "RatePlan", "rate_task",
+           "decoded_key", "cached_decoded", "cache_root", "ANALYSIS_VERSION", "DECODED_STEP"]
+
+#: bump when decoding or cleaning changes what a window's cached image holds
+ANALYSIS_VERSION = "1"
+DECODED_STEP = "decoded-cleaned"
 
 
 @dataclass(frozen=True)
@@ -47,6 +72,14 @@ class ImagePlan:
     clean: bool = True
     clean_threshold: float = 5.0
     reuse: bool = True
+    #: root folder of the provenance cache ("" = no cache); a path pickles to any worker
+    cache: str = ""
+
+
+def cache_root(ctx: Any) -> str:
+    """The picklable cache reference of a compute context: its root folder, or ""."""
+    cache = getattr(ctx, "cache", None)
+    return str(cache.root) if cache is not None else ""
 
 
 @dataclass
@@ -57,6 +90,52 @@ class WindowResult:
     ontime: float
     cleaned: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: True read from the provenance cache, False computed and stored, None no cache
+    cached: bool | None = None
+
+
+def decoded_key(instrument: str, scw: Any, e1: float, e2: float, archive: Any, *,
+                clean: bool = True, clean_threshold: float = 5.0, data_version: Any = None,
+                **extra: Any) -> str:
+    """Provenance key of a window's decoded+cleaned image (see the module docstring)."""
+    from ..jobs.cache import cache_key
+
+    if data_version is None:
+        from ..archive.isgri_data import DATA_VERSION as data_version
+    return cache_key(
+        instrument=instrument, scw=str(scw.scw_id), scw_seed=int(getattr(scw, "seed", 0)),
+        pointing=[float(scw.ra), float(scw.dec), float(scw.pa)], step=DECODED_STEP,
+        band=[float(e1), float(e2)], scale="raw", clean=bool(clean),
+        clean_threshold=float(clean_threshold) if clean else None, sky=str(archive.sky.digest),
+        data_version=data_version, analysis_version=ANALYSIS_VERSION, **extra,
+    )
+
+
+def cached_decoded(cache: str, key: str, compute) -> tuple[DecodedImage, dict[str, Any], bool | None]:
+    """``compute() -> (DecodedImage, scalars, names)`` through the cache at ``cache`` ("" = none).
+
+    Returns the image, ``scalars`` (plus ``"cleaned"``: the names) and whether it was a hit.
+    On a miss the stored float32 image is what is returned, so a result never depends on
+    whether the cache already held it.
+    """
+    if not cache:
+        img, scalars, names = compute()
+        return img, {**scalars, "cleaned": list(names)}, None
+    from ..jobs.cache import ProvenanceCache
+
+    def arrays() -> dict[str, Any]:
+        img, scalars, names = compute()
+        return {"intensity": np.asarray(img.intensity, np.float32),
+                "variance": np.asarray(img.variance, np.float32),
+                "exposure": np.asarray(img.exposure, np.float32),
+                "cleaned": np.array(list(names), dtype=str),
+                **{f"s_{k}": np.float64(v) for k, v in scalars.items()}}
+
+    got, hit = ProvenanceCache(cache).fetch(key, arrays)
+    img = DecodedImage(got["intensity"], got["variance"], got["exposure"])
+    extra = {k[2:]: float(v) for k, v in got.items() if k.startswith("s_")}
+    extra["cleaned"] = [str(x) for x in got["cleaned"]]
+    return img, extra, hit
 
 
 def window_image(archive: Any, scw: Any, e1: float, e2: float, *, clean: bool = True,
@@ -87,16 +166,24 @@ def window_image(archive: Any, scw: Any, e1: float, e2: float, *, clean: bool = 
 
 
 def image_task(plan: ImagePlan, scw: Any) -> WindowResult:
-    """Load/generate → decode → clean → reproject onto the mosaic grid."""
+    """Load/generate → decode → clean (or read from the cache) → reproject onto the mosaic grid."""
     t0 = time.perf_counter()
     archive = plan.archive.get()
-    img, frame, win, cleaned = window_image(
-        archive, scw, plan.e1, plan.e2, clean=plan.clean, clean_threshold=plan.clean_threshold,
-        reuse=plan.reuse,
-    )
+
+    def compute():
+        img, _, win, cleaned = window_image(
+            archive, scw, plan.e1, plan.e2, clean=plan.clean, clean_threshold=plan.clean_threshold,
+            reuse=plan.reuse,
+        )
+        return img, {"live_exposure": win.exposure}, [c.name for c in cleaned]
+
+    key = decoded_key("isgri", scw, plan.e1, plan.e2, archive, clean=plan.clean,
+                      clean_threshold=plan.clean_threshold) if plan.cache else ""
+    img, extra, hit = cached_decoded(plan.cache, key, compute)
+    frame = ibis.window_frame(scw.ra, scw.dec, scw.pa)
     part = reproject_window(img, frame, plan.mosaic)
-    return WindowResult(scw.scw_id, part, win.exposure, float(scw.ontime),
-                        [c.name for c in cleaned], time.perf_counter() - t0)
+    return WindowResult(scw.scw_id, part, extra["live_exposure"], float(scw.ontime),
+                        extra["cleaned"], time.perf_counter() - t0, hit)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from ..science import ibis, sources
 from ..science.coded_mask import DecodedImage
 from ..science.mosaic import MosaicAccumulator, mosaic_frame
 from ._integral_rules import check_osa_version, private_left_out, private_message
-from ._isgri_window import ArchiveRef, ImagePlan, RatePlan, image_task, rate_task
+from ._isgri_window import ArchiveRef, ImagePlan, RatePlan, cache_root, image_task, rate_task
 from .base import Instrument, Product, ProductFile, ProductSet
 from .params import Float, Integer, ScwList, Select, to_time
 
@@ -141,10 +141,13 @@ class IsgriImage(Product):
         n = len(windows)
 
         with _progress_span(ctx, 0.02, 0.80):
-            sums = ctx.map_reduce(partial(image_task, ImagePlan(ref, e1, e2, mframe)), windows,
+            plan = ImagePlan(ref, e1, e2, mframe, cache=cache_root(ctx))
+            sums = ctx.map_reduce(partial(image_task, plan), windows,
                                   _ImageSums.add, _ImageSums(mframe), label="ISGRI science windows",
                                   merge=_ImageSums.merge, start=partial(_ImageSums, mframe))
         summary = {"exposure": sums.exposure, "ontime": sums.ontime, "seconds": sums.seconds}
+        if plan.cache:  # per-window decoded images read from / written to the provenance cache
+            summary["cache"] = {"hits": sums.hits, "misses": sums.misses}
         mos = sums.mosaic.result()
         mos = DecodedImage(mos.intensity * scale, mos.variance * scale**2, mos.exposure)
         ctx.progress(0.82, "source search")
@@ -179,7 +182,8 @@ class IsgriImage(Product):
             ],
             messages=messages,
             meta={"scw_list": [w.scw_id for w in windows], "compute_seconds": summary["seconds"],
-                  "catalog": [{k: v for k, v in d.items()} for d in dets]},
+                  "catalog": [{k: v for k, v in d.items()} for d in dets],
+                  **({"cache": summary["cache"]} if "cache" in summary else {})},
         )
 
 
@@ -189,11 +193,14 @@ class _ImageSums:
     def __init__(self, frame) -> None:
         self.mosaic = MosaicAccumulator(frame)
         self.exposure = self.ontime = self.seconds = 0.0
+        self.hits = self.misses = 0  # provenance-cache lookups of the windows
 
     def add(self, res) -> _ImageSums:
         self.exposure += res.exposure
         self.ontime += res.ontime
         self.seconds += res.seconds
+        self.hits += res.cached is True
+        self.misses += res.cached is False
         self.mosaic.add(res.part)
         return self
 
@@ -201,6 +208,8 @@ class _ImageSums:
         self.exposure += other.exposure
         self.ontime += other.ontime
         self.seconds += other.seconds
+        self.hits += other.hits
+        self.misses += other.misses
         self.mosaic.merge(other.mosaic)
         return self
 

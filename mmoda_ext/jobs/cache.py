@@ -24,6 +24,19 @@ Products reach it as ``ctx.cache`` (``None`` when a context has no cache)::
         key = ctx.cache.key(instrument="isgri", scw=scw, step="image", band=[e1, e2],
                             osa_version=osa, analysis_version="1")
         return ctx.cache.get_or_compute(key, lambda: {"counts": ..., "exposure": ...})
+
+Tasks on Dask workers get the cache's root folder inside their (picklable) plan, never the
+context, and reopen ``ProvenanceCache(root)`` there.
+
+Users
+-----
+``isgri_image`` and ``jemx_image`` cache each window's decoded and cleaned sky image (step
+``"decoded-cleaned"``): the key adds the science window's seed and pointing, the band, the
+cleaning switch and threshold, the sky-model content digest (an extra sky file changes it),
+the data-generator version and the analysis version; the requested OSA version is *not* in
+it, since its rate scale multiplies the finished mosaic. Entries hold the intensity,
+variance and exposure maps (float32), the window's live exposure and the names of the
+cleaned sources. See :mod:`mmoda_ext.instruments._isgri_window`.
 """
 
 from __future__ import annotations
@@ -99,12 +112,22 @@ class ProvenanceCache:
         self, key: str, compute: Callable[[], dict[str, Any]]
     ) -> dict[str, np.ndarray]:
         """The cached arrays, or ``compute()`` stored then returned."""
+        return self.fetch(key, compute)[0]
+
+    def fetch(
+        self, key: str, compute: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, np.ndarray], bool]:
+        """Like :meth:`get_or_compute`, plus whether it was a hit (for hit/miss counts).
+
+        On a miss the arrays returned are the ones stored (``np.savez`` keeps dtypes and
+        values), so the caller sees exactly what a later hit gives.
+        """
         hit = self.get(key)
         if hit is not None:
-            return hit
+            return hit, True
         arrays = {k: np.asarray(v) for k, v in compute().items()}
         self.put(key, arrays)
-        return arrays
+        return arrays, False
 
     def size(self) -> int:
         """Number of entries (for tests and the operator)."""

@@ -1,0 +1,131 @@
+"""Provenance cache of ISGRI per-window decoded+cleaned images, shared by overlapping requests.
+
+Two ``isgri_image`` requests share two of their four science windows: the second decodes only
+the two the first did not (counted by the product's cache statistics and by instrumenting the
+decoder), and its mosaic equals the one computed without any cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.time import Time
+
+from mmoda_ext import engine
+from mmoda_ext.access.rights import Rights
+from mmoda_ext.archive import default_archive
+from mmoda_ext.instruments import _isgri_window
+from mmoda_ext.instruments._isgri_window import decoded_key
+from mmoda_ext.jobs.cache import ProvenanceCache
+from mmoda_ext.jobs.compute import SerialContext
+
+#: a source unknown to the built-in sky model, in an extra sky-model file
+EXTRA = {"id": 90002, "name": "Injected J0535+2600", "ra": 84.0, "dec": 26.0,
+         "kind": "uncatalogued", "mcrab": 40.0, "spectrum": "pl", "gamma1": 2.0}
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prov-archive")
+    extra = root / "extra_sky.ecsv"
+    Table(rows=[EXTRA]).write(extra, format="ascii.ecsv")
+    return default_archive(root, extra_sources=extra)
+
+
+@pytest.fixture(scope="module")
+def windows(archive):
+    return archive.index.select(83.633, 22.015, 10.0, Time("2016-02-01"), Time("2016-03-01"), 6)
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Science windows actually decoded (window_image calls), in order."""
+    seen: list[str] = []
+    real = _isgri_window.window_image
+
+    def counting(archive, scw, *a, **kw):
+        seen.append(scw.scw_id)
+        return real(archive, scw, *a, **kw)
+
+    monkeypatch.setattr(_isgri_window, "window_image", counting)
+    return seen
+
+
+def _image(archive, outdir, scws, cache=None, **extra):
+    raw = {"RA": 83.633, "DEC": 22.015, "T1": "2016-02-01", "T2": "2016-03-01",
+           "scw_list": ",".join(w.scw_id for w in scws), **extra}
+    _, params = engine.prepare("isgri", "isgri_image", raw, Rights.local(), archive)
+    ctx = SerialContext(archive, outdir, cache=cache)
+    return engine.run("isgri", "isgri_image", params, ctx)
+
+
+def _mosaic(result) -> dict[str, np.ndarray]:
+    path = next(p.fits for p in result.products if p.name == "mosaic")
+    with fits.open(path) as hdul:
+        return {str(h.header.get("IMATYPE", i)): np.asarray(h.data, float)
+                for i, h in enumerate(hdul) if h.is_image and h.data is not None}
+
+
+def test_overlapping_requests_share_windows(archive, windows, decodes, tmp_path):
+    assert len(windows) == 6
+    first, second = windows[:4], windows[2:]
+    cache = ProvenanceCache(tmp_path / "cache")
+
+    r1 = _image(archive, tmp_path / "a", first, cache)
+    assert r1.meta["cache"] == {"hits": 0, "misses": 4}
+    assert sorted(decodes) == sorted(w.scw_id for w in first)
+    assert cache.size() == 4
+
+    decodes.clear()
+    r2 = _image(archive, tmp_path / "b", second, cache)
+    assert r2.meta["cache"] == {"hits": 2, "misses": 2}
+    # only the windows the first request did not have were decoded
+    assert sorted(decodes) == sorted(w.scw_id for w in windows[4:])
+    assert cache.size() == 6
+
+    decodes.clear()
+    plain = _image(archive, tmp_path / "c", second)  # no cache: everything decoded, nothing stored
+    assert "cache" not in plain.meta
+    assert sorted(decodes) == sorted(w.scw_id for w in second)
+    assert cache.size() == 6
+
+    cached_mos, plain_mos = _mosaic(r2), _mosaic(plain)
+    assert set(cached_mos) == set(plain_mos) and "INTENSITY" in cached_mos
+    for name, img in plain_mos.items():
+        ok = np.isfinite(img)
+        assert np.array_equal(ok, np.isfinite(cached_mos[name])), name
+        scale = np.abs(img[ok]).max()
+        np.testing.assert_allclose(cached_mos[name][ok], img[ok], rtol=1e-4, atol=1e-5 * scale,
+                                   err_msg=name)
+    names = [d["name"] for d in plain.meta["catalog"]]
+    assert "Crab" in names
+    assert [d["name"] for d in r2.meta["catalog"]] == names
+    for a, b in zip(r2.meta["catalog"], plain.meta["catalog"], strict=True):
+        assert a["ra"] == pytest.approx(b["ra"], abs=1e-3)
+        assert a["flux"] == pytest.approx(b["flux"], rel=1e-6)  # PIF fits never use the cache
+
+    # an OSA version only rescales the mosaic: the same entries serve it
+    decodes.clear()
+    r3 = _image(archive, tmp_path / "d", second, cache, osa_version="OSA10.2")
+    assert r3.meta["cache"] == {"hits": 4, "misses": 0} and decodes == []
+
+
+def test_key_follows_band_sky_and_cleaning(archive, windows, tmp_path):
+    scw = windows[0]
+    base = decoded_key("isgri", scw, 20.0, 40.0, archive)
+    assert base == decoded_key("isgri", scw, 20, 40, archive)  # same inputs, same key
+    assert base != decoded_key("isgri", scw, 20.0, 60.0, archive)
+    assert base != decoded_key("isgri", windows[1], 20.0, 40.0, archive)
+    assert base != decoded_key("isgri", scw, 20.0, 40.0, archive, clean_threshold=4.0)
+    assert base != decoded_key("isgri", scw, 20.0, 40.0, archive, clean=False)
+    # the same archive root without the extra sky file, and with a second one
+    bare = default_archive(archive.root)
+    assert bare.sky.digest != archive.sky.digest
+    assert base != decoded_key("isgri", scw, 20.0, 40.0, bare)
+    other = tmp_path / "other_sky.ecsv"  # an extra file holding one more source
+    Table(rows=[EXTRA, {**EXTRA, "id": 90003, "name": "Injected 2", "ra": 80.0}]).write(
+        other, format="ascii.ecsv")
+    two = default_archive(archive.root, extra_sources=other)
+    assert base != decoded_key("isgri", scw, 20.0, 40.0, two)
