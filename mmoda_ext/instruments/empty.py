@@ -25,9 +25,9 @@ from astropy import units as u
 from astropy.io import fits
 
 from ..access.rights import Rights
-from ..errors import AccessError, ParameterError
+from ..errors import AccessError
 from .base import ComputeContext, Instrument, Product, ProductFile, ProductSet
-from .params import Float, Integer, Json, Param, ScwList, Select, String
+from .params import Float, Integer, Json, Param, ScwList, Select, String, StringList
 
 __all__ = ["Empty", "EmptyAsync", "EmptySemiAsync", "STATE_FILE", "state_path"]
 
@@ -78,31 +78,6 @@ def log_completion(ctx: ComputeContext) -> None:
     if path:
         with open(path, "a") as fh:
             fh.write(Path(ctx.outdir).name + "\n")
-
-
-class InputList(Param):
-    """The instrument's input product list (``p_list``); normalised to a list of strings."""
-
-    kind = "list"
-
-    def allowed(self) -> str:
-        return "a list of input product ids, JSON or comma separated"
-
-    def parse(self, value: Any) -> list[str]:
-        if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-            return []
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    value = json.loads(text)
-                except json.JSONDecodeError:
-                    raise ParameterError(self.name, value, self.allowed()) from None
-            else:
-                value = [v for v in text.split(",") if v.strip()]
-        if not isinstance(value, list):
-            raise ParameterError(self.name, value, self.allowed())
-        return [str(v).strip() for v in value]
 
 
 class JsonText(Json):
@@ -257,7 +232,7 @@ class Empty(Instrument):
         self.products = empty_products()
 
     def params(self):
-        return [InputList("p_list", default=[], optional=True, help="input product list")]
+        return [StringList("p_list", default=[], empty=[], help="input product list")]
 
 
 class EmptyAsync(Instrument):

@@ -26,6 +26,7 @@ __all__ = [
     "String",
     "Select",
     "TimeParam",
+    "StringList",
     "ScwList",
     "Json",
     "ParamSet",
@@ -182,18 +183,20 @@ class TimeParam(Param):
         return self.parse_with_format(value, "isot")
 
 
-SCW_RE = r"^\d{12}\.\d{3}$"
-
-
 @dataclass
-class ScwList(Param):
-    """A list of science-window ids, as a list or a comma-separated string."""
+class StringList(Param):
+    """A list of strings, given as a list, JSON text or a comma/space-separated string.
 
-    kind = "scw_list"
+    Empty input parses to ``empty`` (``None`` by default, ``[]`` where the protocol wants a list).
+    """
+
+    kind = "list"
     optional: bool = True
+    pattern: str | None = None
+    empty: Any = None
 
     def allowed(self) -> str:
-        return "science-window ids RRRRPPPPSSSF.VVV (e.g. 066500220010.001), comma separated"
+        return f"a list of values matching {self.pattern}" if self.pattern else "a list, JSON or comma separated"
 
     def convert(self, value: Any) -> list[str]:
         if isinstance(value, str):
@@ -210,15 +213,29 @@ class ScwList(Param):
         out = []
         for item in value:
             item = str(item).strip()
-            if not re.fullmatch(SCW_RE, item):
-                raise ParameterError(self.name, item, self.allowed(), "Malformed science-window id")
+            if self.pattern and not re.fullmatch(self.pattern, item):
+                raise ParameterError(self.name, item, self.allowed(), "Malformed list item")
             out.append(item)
         return out
 
-    def parse(self, value: Any) -> list[str] | None:
+    def parse(self, value: Any) -> Any:
         if value is None or value == [] or (isinstance(value, str) and value.strip() in ("", "[]", "None")):
-            return None
+            return self.empty
         return self.convert(value)
+
+
+SCW_RE = r"^\d{12}\.\d{3}$"
+
+
+@dataclass
+class ScwList(StringList):
+    """A list of science-window ids."""
+
+    kind = "scw_list"
+    pattern: str | None = SCW_RE
+
+    def allowed(self) -> str:
+        return "science-window ids RRRRPPPPSSSF.VVV (e.g. 066500220010.001), comma separated"
 
 
 @dataclass
