@@ -29,6 +29,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--archive", default=None, help="archive folder (default: $MMODA_ARCHIVE or ~/.cache/mmoda/archive)")
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: one per core)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler to use instead")
+    p.add_argument("--cache", default=None,
+                   help="provenance cache of per-science-window results, shared by later runs "
+                        "(default: <archive>/../provenance-cache)")
+    p.add_argument("--no-cache", action="store_true", help="no provenance cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("params", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
@@ -68,7 +72,8 @@ def product_name(instrument, product: str) -> str:
 
 
 #: run options that may also come after the product flags (argparse's REMAINDER keeps them there)
-_RUN_OPTIONS = {"--out": "out", "--archive": "archive", "--workers": "workers", "--scheduler": "scheduler"}
+_RUN_OPTIONS = {"--out": "out", "--archive": "archive", "--workers": "workers", "--scheduler": "scheduler",
+                "--cache": "cache"}
 
 
 def _take_run_options(args) -> None:
@@ -79,12 +84,23 @@ def _take_run_options(args) -> None:
             if not eq:
                 value, i = tokens[i + 1], i + 1
             setattr(args, _RUN_OPTIONS[key], int(value) if key == "--workers" else value)
-        elif key == "--no-progress":
-            args.no_progress = True
+        elif key in ("--no-progress", "--no-cache"):
+            setattr(args, key[2:].replace("-", "_"), True)
         else:
             rest.append(tokens[i])
         i += 1
     args.params = rest
+
+
+def provenance_cache(args, archive):
+    """The run's provenance cache: --cache DIR, else <archive>/../provenance-cache; None with --no-cache."""
+    if getattr(args, "no_cache", False):
+        return None
+    from ..jobs.cache import ProvenanceCache
+
+    root = Path(args.cache).expanduser() if getattr(args, "cache", None) else \
+        Path(archive.root).resolve().parent / "provenance-cache"
+    return ProvenanceCache(root)
 
 
 def main(args) -> int:
@@ -120,7 +136,8 @@ def main(args) -> int:
         from distributed import Client
 
         client = Client(args.scheduler)
-    ctx = DaskContext(archive, Path(args.out), rights, on_progress, client=client, n_workers=args.workers)
+    ctx = DaskContext(archive, Path(args.out), rights, on_progress, client=client, n_workers=args.workers,
+                      cache=provenance_cache(args, archive))
     try:
         result = engine.run(inst.name, product, params, ctx)
     finally:

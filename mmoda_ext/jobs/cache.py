@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["ProvenanceCache", "cache_key"]
+
+log = logging.getLogger(__name__)
 
 
 def _canonical(o: Any) -> Any:
@@ -92,10 +95,13 @@ class ProvenanceCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {name: data[name] for name in data.files}
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
             return None
         except (OSError, ValueError, EOFError):
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
             return None
 
     def put(self, key: str, arrays: dict[str, Any]) -> Path:
@@ -126,7 +132,10 @@ class ProvenanceCache:
         if hit is not None:
             return hit, True
         arrays = {k: np.asarray(v) for k, v in compute().items()}
-        self.put(key, arrays)
+        try:
+            self.put(key, arrays)
+        except OSError as exc:  # a full or read-only cache folder must not fail the request
+            log.warning("provenance cache %s: not stored (%s)", self.root, exc)
         return arrays, False
 
     def size(self) -> int:

@@ -7,6 +7,8 @@ decoder), and its mosaic equals the one computed without any cache.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -129,3 +131,27 @@ def test_key_follows_band_sky_and_cleaning(archive, windows, tmp_path):
         other, format="ascii.ecsv")
     two = default_archive(archive.root, extra_sources=other)
     assert base != decoded_key("isgri", scw, 20.0, 40.0, two)
+
+
+def test_unwritable_cache_does_not_fail(archive, windows, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    got, hit = ProvenanceCache(blocker / "cache").fetch("ab" * 32, lambda: {"x": np.arange(3)})
+    assert hit is False and got["x"].tolist() == [0, 1, 2]
+
+
+def test_mmoda_run_cache_option(archive):
+    from argparse import Namespace
+
+    from mmoda_ext.cli.run import _take_run_options, provenance_cache
+
+    args = Namespace(params=["--E1", "20", "--cache", "/some/where", "--T1", "2016-02-01"], cache=None,
+                     no_cache=False, no_progress=False, out="p", archive=None, workers=None, scheduler=None)
+    _take_run_options(args)
+    assert args.params == ["--E1", "20", "--T1", "2016-02-01"]
+    assert provenance_cache(args, archive).root == Path("/some/where")
+    args.cache = None
+    assert provenance_cache(args, archive).root == Path(archive.root).resolve().parent / "provenance-cache"
+    args.params = ["--no-cache"]
+    _take_run_options(args)
+    assert args.no_cache and provenance_cache(args, archive) is None
