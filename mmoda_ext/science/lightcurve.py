@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
+from astropy.time import Time
 
 from ..archive.fitsutil import ijd_to_time, standard_header
 
@@ -149,11 +150,13 @@ def plot_lc(path: Path, name: str, t: dict[str, np.ndarray], meta: dict[str, Any
     import matplotlib.pyplot as plt
 
     mjd = ijd_to_time(t["TIME"]).mjd if len(t["TIME"]) else np.array([])
+    # days from a whole MJD, so the axis reads "2.5" rather than "+5.72e4" offsets
+    mjd0 = float(np.floor(mjd.min())) if mjd.size else 0.0
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
-    ax.errorbar(mjd, t["RATE"], yerr=t["ERROR"], xerr=t["XAX_E"], fmt="o", ms=3, lw=1,
+    ax.errorbar(mjd - mjd0, t["RATE"], yerr=t["ERROR"], xerr=t["XAX_E"], fmt="o", ms=3, lw=1,
                 color="#1565c0", ecolor="#90a4ae")
     ax.axhline(0.0, color="k", lw=0.5, alpha=0.5)
-    ax.set_xlabel("Time (MJD, TT)")
+    ax.set_xlabel(f"Time (days since MJD {mjd0:.0f} = {Time(mjd0, format='mjd', scale='tt').utc.iso[:10]}, TT)")
     ax.set_ylabel(f"Rate {meta['e1']:g}–{meta['e2']:g} keV (cts/s)")
     ax.set_title(f"ISGRI {name} · {meta['time_bin']:g} s bins · {meta['osa_version']}", fontsize=10)
     ax.grid(alpha=0.3)
