@@ -21,7 +21,7 @@ from ..errors import NoDataError
 from ..science import coded_mask, jemx, jemx_response, sources
 from ..science.mosaic import MosaicAccumulator, mosaic_frame, reproject_window
 from . import _isgri_products as common_out
-from ._isgri_window import ArchiveRef
+from ._isgri_window import ArchiveRef, cache_root, cached_decoded, decoded_key
 from .base import Instrument, Product, ProductFile, ProductSet
 from .isgri import _progress_span, _sum_pair, check_common, detect, select_windows
 from .params import Float, Integer, ScwList, Select
@@ -109,19 +109,29 @@ class Plan:
     mosaic: Any = None
     clean_threshold: float = 5.0
     edges: tuple[float, ...] = ()
+    cache: str = ""  # provenance-cache root of image_task ("" = none), see _isgri_window
 
 
 def image_task(plan: Plan, scw: Any) -> dict[str, Any]:
+    """Decode and clean one window (or read it from the provenance cache), then reproject."""
     archive = plan.archive.get()
-    win = jemx_data.load_window(archive, scw, plan.unit)
-    counts, _ = win.band(plan.e1, plan.e2)
-    dec = coded_mask.decoder_for(win.efficiency, win.background, optics=jemx.optics())
-    img = dec.decode(counts, win.exposure)
     frame = jemx.window_frame(scw.ra, scw.dec, scw.pa, plan.unit)
-    img, _ = sources.clean_window(img, dec, counts, win.efficiency, win.background, win.exposure,
-                                  _catalogue(archive, scw, frame), plan.clean_threshold)
-    return {"part": reproject_window(img, frame, plan.mosaic), "exposure": win.exposure,
-            "ontime": win.ontime}
+
+    def compute():
+        win = jemx_data.load_window(archive, scw, plan.unit)
+        counts, _ = win.band(plan.e1, plan.e2)
+        dec = coded_mask.decoder_for(win.efficiency, win.background, optics=jemx.optics())
+        img = dec.decode(counts, win.exposure)
+        img, cleaned = sources.clean_window(img, dec, counts, win.efficiency, win.background,
+                                            win.exposure, _catalogue(archive, scw, frame),
+                                            plan.clean_threshold)
+        return img, {"exposure": win.exposure, "ontime": win.ontime}, [c.name for c in cleaned]
+
+    key = decoded_key("jemx", scw, plan.e1, plan.e2, archive, clean_threshold=plan.clean_threshold,
+                      data_version=jemx_data.GENERATOR_VERSION, unit=plan.unit) if plan.cache else ""
+    img, extra, hit = cached_decoded(plan.cache, key, compute)
+    return {"part": reproject_window(img, frame, plan.mosaic), "exposure": extra["exposure"],
+            "ontime": extra["ontime"], "cached": hit}
 
 
 def _fit(win, counts: np.ndarray, exposure: float, shifts) -> tuple[np.ndarray, np.ndarray, float]:
@@ -235,12 +245,15 @@ class JemxImage(_JemxProduct):
         unit = meta["unit"]
         frames = [jemx.window_frame(w.ra, w.dec, w.pa, unit) for w in windows]
         mframe = mosaic_frame(params["RA"], params["DEC"], frames, pixel_deg=jemx.PIXEL_DEG)
-        plan = self._plan(params, ctx, mosaic=mframe)
+        plan = self._plan(params, ctx, mosaic=mframe, cache=cache_root(ctx))
         tot = {"exposure": 0.0, "ontime": 0.0}
+        lookups = {"hits": 0, "misses": 0}  # provenance cache
 
         def fold(acc: MosaicAccumulator, res: dict[str, Any]) -> MosaicAccumulator:
             tot["exposure"] += res["exposure"]
             tot["ontime"] += res["ontime"]
+            if res.get("cached") is not None:
+                lookups["hits" if res["cached"] else "misses"] += 1
             return acc.add(res["part"])
 
         with _progress_span(ctx, 0.02, 0.80):
@@ -272,7 +285,8 @@ class JemxImage(_JemxProduct):
                       ProductFile("catalog", "jemx_catalog", fits=cat_path,
                                   meta={"region": reg.name, "n_sources": len(dets)})],
             messages=messages,
-            meta={"scw_list": [w.scw_id for w in windows], "catalog": dets},
+            meta={"scw_list": [w.scw_id for w in windows], "catalog": dets,
+                  **({"cache": lookups} if plan.cache else {})},
         )
 
 

@@ -155,3 +155,32 @@ def test_mmoda_run_cache_option(archive):
     args.params = ["--no-cache"]
     _take_run_options(args)
     assert args.no_cache and provenance_cache(args, archive) is None
+
+
+def test_jemx_image_shares_windows(archive, tmp_path):
+    wins = archive.index.select(83.633, 22.015, 4.0, Time("2011-10-01"), Time("2011-11-01"), None)
+    wins = [w for w in wins if w.revolution == 1100][:3]
+    assert len(wins) == 3
+    cache = ProvenanceCache(tmp_path / "cache")
+
+    def image(scws, cache, out):
+        raw = {"RA": 83.633, "DEC": 22.015, "scw_list": ",".join(w.scw_id for w in scws)}
+        _, params = engine.prepare("jemx", "jemx_image", raw, Rights.local(), archive)
+        return engine.run("jemx", "jemx_image", params, SerialContext(archive, tmp_path / out, cache=cache))
+
+    assert image(wins[:2], cache, "a").meta["cache"] == {"hits": 0, "misses": 2}
+    cached = image(wins[1:], cache, "b")
+    assert cached.meta["cache"] == {"hits": 1, "misses": 1} and cache.size() == 3
+    plain = image(wins[1:], None, "c")
+    assert "cache" not in plain.meta
+    a, b = _mosaic(cached), _mosaic(plain)
+    assert set(a) == set(b) and "RECONSTRUCTED" in a
+    for name, img in b.items():
+        ok = np.isfinite(img)
+        np.testing.assert_allclose(a[name][ok], img[ok], rtol=1e-4, atol=1e-5 * np.abs(img[ok]).max(),
+                                   err_msg=name)
+    assert cached.meta["catalog"]
+    assert [d["name"] for d in cached.meta["catalog"]] == [d["name"] for d in plain.meta["catalog"]]
+    # JEM-X and ISGRI entries of one window never collide
+    assert decoded_key("jemx", wins[0], 20.0, 40.0, archive, unit=2) != decoded_key(
+        "isgri", wins[0], 20.0, 40.0, archive)
