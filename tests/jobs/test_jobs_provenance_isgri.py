@@ -184,3 +184,20 @@ def test_jemx_image_shares_windows(archive, tmp_path):
     # JEM-X and ISGRI entries of one window never collide
     assert decoded_key("jemx", wins[0], 20.0, 40.0, archive, unit=2) != decoded_key(
         "isgri", wins[0], 20.0, 40.0, archive)
+
+
+def test_job_manager_shares_windows_between_users(make_manager, archive, windows, alice, bob, tmp_path):
+    from mmoda_ext.instruments.isgri import Isgri
+
+    m = make_manager(archive=archive, instruments={"isgri": Isgri()}, root=str(tmp_path / "jobs"))
+
+    def job(scws, who):
+        raw = {"RA": 83.633, "DEC": 22.015, "T1": "2016-02-01", "T2": "2016-03-01",
+               "scw_list": ",".join(w.scw_id for w in scws)}
+        done = m.wait(m.submit("isgri", "isgri_image", raw, who).job_id, 60)
+        assert done.error is None, done.error
+        return m.products(done.job_id, who).meta["cache"]
+
+    assert job(windows[:3], alice) == {"hits": 0, "misses": 3}
+    assert job(windows[1:5], bob) == {"hits": 2, "misses": 2}  # another user's request
+    assert m.cache.size() == 5 and m.cache.root == tmp_path / "jobs" / "cache"
