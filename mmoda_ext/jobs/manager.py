@@ -339,9 +339,16 @@ class JobManager(LoggingConfigurable):
             time.sleep(poll)
 
     def wait_mail(self, timeout: float = 10.0) -> None:
-        """Block until the notifications queued so far were handled (tests)."""
+        """Block until running jobs have queued their notifications and those were handled (tests).
+
+        A job is marked done before its completion mail is queued, so a caller that saw it
+        done must first wait for the job's thread to finish, then flush the mailer.
+        """
+        end = time.monotonic() + timeout
+        while self._queued and time.monotonic() < end:
+            time.sleep(0.01)
         if self._mailer is not None:
-            self._mailer.submit(lambda: None).result(timeout)
+            self._mailer.submit(lambda: None).result(max(end - time.monotonic(), 0.1))
 
     # -- banner and feedback ----------------------------------------------------------
 
