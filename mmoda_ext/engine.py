@@ -43,3 +43,10 @@ def prepare(
 def run(instrument: str, product: str, params: dict[str, Any], ctx: ComputeContext) -> ProductSet:
     """Run a prepared request on a compute context."""
     return get_instrument(instrument).run(product, params, ctx)
+
+
+def execute(instrument: str, product: str, raw: dict[str, Any], ctx: ComputeContext,
+            *, allow_unknown: bool = False) -> ProductSet:
+    """Prepare a raw request with the context's rights and archive, then run it (one call)."""
+    _, params = prepare(instrument, product, raw, ctx.rights, ctx.archive, allow_unknown=allow_unknown)
+    return run(instrument, product, params, ctx)

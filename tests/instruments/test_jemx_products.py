@@ -54,9 +54,7 @@ def setup(tmp_path_factory):
 def run(setup, product, **extra):
     archive, wins, root = setup
     raw = {"src_name": "Crab", "RA": RA, "DEC": DEC, "scw_list": ",".join(w.scw_id for w in wins), **extra}
-    _, params = engine.prepare("jemx", product, raw, Rights.local(), archive)
-    ctx = SerialContext(archive, root / product)
-    return engine.run("jemx", product, params, ctx)
+    return engine.execute("jemx", product, raw, SerialContext(archive, root / product))
 
 
 def test_image_finds_the_source_within_one_arcmin(setup):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from astropy.table import Table
 
 from mmoda_ext.access.rights import Rights
-from mmoda_ext.archive import default_archive
 from mmoda_ext.jobs.compute import SerialContext
 
 #: a 50 mCrab source near M31 (no built-in source within 20°), unknown to the catalogue
@@ -27,11 +25,8 @@ def blank_field() -> dict:
 
 
 @pytest.fixture(scope="session")
-def isgri_archive(tmp_path_factory):
-    root = tmp_path_factory.mktemp("isgri-archive")
-    extra = root / "extra_sky.ecsv"
-    Table(rows=[NEW_SOURCE]).write(extra, format="ascii.ecsv")
-    return default_archive(root, extra_sources=extra)
+def isgri_archive(sky_archive):
+    return sky_archive("isgri-archive", NEW_SOURCE)
 
 
 @pytest.fixture(scope="session")

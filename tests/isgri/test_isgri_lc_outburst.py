@@ -44,9 +44,7 @@ def setup(tmp_path_factory):
     archive = default_archive(root, extra_sources=extra)
     raw = dict(src_name=NAME, T1=T1, T2=T2, E1_keV=20, E2_keV=40, time_bin=BIN_S,
                osa_version="OSA10.2")
-    inst, params = engine.prepare("isgri", "isgri_lc", raw, Rights.local(), archive)
-    ctx = SerialContext(archive, tmp_path_factory.mktemp("lc-out"))
-    result = engine.run("isgri", "isgri_lc", params, ctx)
+    result = engine.execute("isgri", "isgri_lc", raw, SerialContext(archive, tmp_path_factory.mktemp("lc-out")))
     return archive, result, start, windows
 
 

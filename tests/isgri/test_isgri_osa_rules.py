@@ -33,10 +33,8 @@ def archive(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(archive, tmp_path_factory):
     def _run(product, rights=None, **raw):
-        rights = rights or Rights.local()
-        inst, params = engine.prepare("isgri", product, raw, rights, archive)
-        ctx = SerialContext(archive, tmp_path_factory.mktemp(product), rights=rights)
-        return engine.run("isgri", product, params, ctx)
+        ctx = SerialContext(archive, tmp_path_factory.mktemp(product), rights=rights or Rights.local())
+        return engine.execute("isgri", product, raw, ctx)
     return _run
 
 

@@ -9,7 +9,6 @@ from astropy.table import Table
 
 from mmoda_ext import engine
 from mmoda_ext.access.rights import Rights
-from mmoda_ext.archive import default_archive
 from mmoda_ext.archive.isgri_data import load_window
 from mmoda_ext.jobs.compute import SerialContext
 from mmoda_ext.science import ibis, sources, spectral_fit, spectrum
@@ -21,20 +20,15 @@ REQ = dict(src_name="Crab", T1="2016-02-01", T2="2016-03-01", max_pointings=8)
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    root = tmp_path_factory.mktemp("spec-archive")
-    extra = root / "extra_sky.ecsv"
-    Table(rows=[CRAB]).write(extra, format="ascii.ecsv")
-    return default_archive(root, extra_sources=extra)
+def archive(sky_archive):
+    return sky_archive("spec-archive", CRAB)
 
 
 @pytest.fixture(scope="module")
 def run(archive, tmp_path_factory):
     def _run(product, rights=None, **raw):
-        rights = rights or Rights.local()
-        inst, params = engine.prepare("isgri", product, raw, rights, archive)
-        ctx = SerialContext(archive, tmp_path_factory.mktemp(product), rights=rights)
-        return engine.run("isgri", product, params, ctx)
+        ctx = SerialContext(archive, tmp_path_factory.mktemp(product), rights=rights or Rights.local())
+        return engine.execute("isgri", product, raw, ctx)
     return _run
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from mmoda_ext import engine
-from mmoda_ext.access.rights import Rights
 from mmoda_ext.archive import default_archive
 from mmoda_ext.jobs.compute import SerialContext
 from mmoda_ext.server.encode import encode_products
@@ -26,8 +25,7 @@ def run(tmp_path_factory):
     archive = default_archive(tmp_path_factory.mktemp("oda-archive"))
 
     def _run(product, **raw):
-        inst, params = engine.prepare("isgri", product, raw, Rights.local(), archive)
-        res = engine.run("isgri", product, params, SerialContext(archive, tmp_path_factory.mktemp(product)))
+        res = engine.execute("isgri", product, raw, SerialContext(archive, tmp_path_factory.mktemp(product)))
         text = json.dumps({"products": encode_products(res, "isgri", product),
                            "job_monitor": {"job_id": "x"}}, allow_nan=False)
         decoded = ast.literal_eval(str(json.loads(text)).replace("null", "None"))

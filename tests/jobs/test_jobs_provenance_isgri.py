@@ -16,7 +16,6 @@ from astropy.table import Table
 from astropy.time import Time
 
 from mmoda_ext import engine
-from mmoda_ext.access.rights import Rights
 from mmoda_ext.archive import default_archive
 from mmoda_ext.instruments import _isgri_window
 from mmoda_ext.instruments._isgri_window import decoded_key
@@ -29,11 +28,8 @@ EXTRA = {"id": 90002, "name": "Injected J0535+2600", "ra": 84.0, "dec": 26.0,
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prov-archive")
-    extra = root / "extra_sky.ecsv"
-    Table(rows=[EXTRA]).write(extra, format="ascii.ecsv")
-    return default_archive(root, extra_sources=extra)
+def archive(sky_archive):
+    return sky_archive("prov-archive", EXTRA)
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +54,7 @@ def decodes(monkeypatch):
 def _image(archive, outdir, scws, cache=None, **extra):
     raw = {"RA": 83.633, "DEC": 22.015, "T1": "2016-02-01", "T2": "2016-03-01",
            "scw_list": ",".join(w.scw_id for w in scws), **extra}
-    _, params = engine.prepare("isgri", "isgri_image", raw, Rights.local(), archive)
-    ctx = SerialContext(archive, outdir, cache=cache)
-    return engine.run("isgri", "isgri_image", params, ctx)
+    return engine.execute("isgri", "isgri_image", raw, SerialContext(archive, outdir, cache=cache))
 
 
 def _mosaic(result) -> dict[str, np.ndarray]:
@@ -165,8 +159,7 @@ def test_jemx_image_shares_windows(archive, tmp_path):
 
     def image(scws, cache, out):
         raw = {"RA": 83.633, "DEC": 22.015, "scw_list": ",".join(w.scw_id for w in scws)}
-        _, params = engine.prepare("jemx", "jemx_image", raw, Rights.local(), archive)
-        return engine.run("jemx", "jemx_image", params, SerialContext(archive, tmp_path / out, cache=cache))
+        return engine.execute("jemx", "jemx_image", raw, SerialContext(archive, tmp_path / out, cache=cache))
 
     assert image(wins[:2], cache, "a").meta["cache"] == {"hits": 0, "misses": 2}
     cached = image(wins[1:], cache, "b")
