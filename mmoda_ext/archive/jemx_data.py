@@ -7,12 +7,23 @@ content (:attr:`SkyModel.digest`): regenerating gives byte-identical files.
 Per source in the field (within 7°, the zero-response radius is 6.6°): the on-axis count
 rate per PHA channel is the source's ``photon_flux`` through :mod:`..science.jemx_response`;
 pixel counts follow ``T_live · R · PIF · eff / n_on_axis`` (:mod:`..science.jemx`), event times
-follow the source's variability over 64 sub-intervals of the window. The detector background
-is ≈ 24 cts/s in 3–35 keV (×0.85–1.15 per window), slightly harder than flat, with a known
-spatial shape (the ``BKG.-MAP`` extension, what the analysis uses as a background map); in
-on-axis-equivalent units it gives BRATE ≈ 6 cts/s as in the real MMODA Crab light curve.
-Dead time is a non-paralysable 1.2 ms per event (DEADC ≈ 0.97 on an empty field,
-≈ 0.84 with the Crab on axis).
+follow the source's variability over 64 sub-intervals of the window.
+
+Detector background, calibrated on the real MMODA JEM-X1 Crab light curve (ScW 010200230010,
+1920 s, 3.04–34.88 keV, 3.74° off axis, VIGNET 0.30: RATE 136 ± 15 cts/s in 20 s bins,
+DETSIG 82.9 for the window). A PIF fit of a source whose shadow carries S counts over a
+background of B counts on a 25 %-open mask has variance ≈ S + B/3 (counts), so those figures
+need B ≈ 1000–1400 cts/s in the analysed band. With :data:`BACKGROUND_RATE` = 1000 cts/s
+(×0.85–1.15 per window, +5 % for JEM-X2) the Crab window at 3.77° (012700100010, VIGNET
+0.335) gives a PIF-fit significance ≈ 92, an image peak ≈ 70 (OSA's DETSIG is an imaging
+figure) and a 20 s error ≈ 12.3 cts/s (≈ 13.8 scaled to VIGNET 0.30): a compromise between
+the two real figures, see ``tests/instruments/test_jemx_noise.py``.
+The level stands for everything that is not the sky sources (particles, cosmic X-ray
+background through the 13° field, unresolved sources, detector noise); the spectrum is
+slightly harder than flat and the spatial shape is known (the ``BKG.-MAP`` extension, what
+the analysis uses as a background map). Dead time is a non-paralysable 160 µs per event,
+so DEADC ≈ 0.86 on an empty field and ≈ 0.84 with the Crab on axis, as in a real JEM-X1 LC
+(0.84, ``instruments.md`` §1.5).
 
 Units: JEM-X1 and JEM-X2 were both on until revolution 169 and from revolution 1000; in
 between only one was on, alternating every 50 revolutions (:func:`unit_on`), a simple
@@ -43,10 +54,10 @@ __all__ = [
     "GENERATOR_VERSION",
 ]
 
-GENERATOR_VERSION = "jemx-1"
+GENERATOR_VERSION = "jemx-2"
 FIELD_RADIUS_DEG = 7.0
-BACKGROUND_RATE = 24.0  # cts/s, 3.04-34.88 keV, whole detector
-DEAD_TIME_S = 1.2e-3
+BACKGROUND_RATE = 1000.0  # cts/s, 3.04-34.88 keV, whole detector (noise calibration above)
+DEAD_TIME_S = 1.6e-4
 N_SEGMENTS = 64
 
 
@@ -222,6 +233,7 @@ def simulate_window(scw: Any, unit: int, sky: Any) -> JemxWindow:
         f"JMX{unit}", tstart=scw.tstart, tstop=scw.tstop, revol=scw.revolution, swid=scw.scw_id,
         ONTIME=(float(scw.ontime), "[s] good time"), DEADC=(deadc, "dead-time correction (live fraction)"),
         EXPOSURE=(live, "[s] ONTIME x DEADC"), JEMX_NUM=(unit, "JEM-X unit"),
+        BKGRATE=(float(bkg_rate.sum()), "[cts/s] simulated background 3.04-34.88 keV"),
         RA_SCX=(scw.ra, "pointing axis RA"), DEC_SCX=(scw.dec, "pointing axis Dec"),
         POSANGLE=(scw.pa, "position angle of the detector axes"),
         SKYHASH=(sky.digest, "sky model digest"), GENVER=(GENERATOR_VERSION, "generator version"),

@@ -152,7 +152,16 @@ def write_arf(path: Path, unit: int) -> Path:
 
 
 def write_lc(path: Path, lc: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
-    """``JMXi-SRC.-LCR``: TIME (IJD, bin centre), RATE, ERROR, BRATE, BERROR, FRACEXP, TIMEDEL."""
+    """``JMXi-SRC.-LCR``: TIME (IJD, bin centre), RATE, ERROR, BRATE, BERROR, FRACEXP, TIMEDEL.
+
+    RATE is the on-axis-equivalent (vignetting-corrected) source rate of the PIF fit. BRATE is
+    the fitted detector background under the source on the same scale: background counts in
+    the detector area open to the source (Σ PIF·W·U), per second, divided by the vignetting,
+    i.e. ≈ 0.25 × the whole-detector background (≈ 300 cts/s for the ≈ 1300 cts/s calibrated
+    in :mod:`.jemx_data`). OSA's BRATE (6.2 cts/s in the real Crab LC of ``instruments.md``
+    §2) uses a normalisation that is not documented there and is not reproduced; what is
+    calibrated on that LC is the noise (ERROR and DETSIG), not BRATE's absolute value.
+    """
     u = meta["unit"]
     cols = fits.ColDefs([
         fits.Column("TIME", "D", unit="d", array=lc["time"]),

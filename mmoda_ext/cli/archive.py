@@ -2,7 +2,7 @@
 
     mmoda archive info
     mmoda archive list  --src-name Crab --T1 2016-02-01 --T2 2016-03-01 [--radius 15] [--max-pointings 50]
-    mmoda archive build --instrument isgri --RA 83.63 --DEC 22.01 --T1 ... --T2 ... [--max-pointings 50]
+    mmoda archive build --instrument isgri|jemx --RA 83.63 --DEC 22.01 --T1 ... --T2 ... [--max-pointings 50]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 
 from ..errors import NoDataError, ParameterError
 
-INSTRUMENTS = ("isgri",)
+INSTRUMENTS = ("isgri", "jemx")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         if name == "list":
             q.add_argument("--json", action="store_true")
         else:
-            q.add_argument("--instrument", default="isgri", help="instrument whose data to build (isgri)")
+            q.add_argument("--instrument", default="isgri", help="instrument whose data to build (isgri, jemx: the units that were on)")
             q.add_argument("--no-progress", action="store_true")
     return p
 
@@ -151,6 +151,16 @@ def _build(archive, args) -> int:
     windows = _select(args, archive)
     from tqdm import tqdm
 
+    if instrument == "jemx":
+        from ..archive import jemx_data
+
+        n = 0
+        for scw in tqdm(windows, desc="jemx windows", unit="scw", disable=args.no_progress):
+            for unit in jemx_data.units_on(scw.revolution):
+                jemx_data.generate_window(archive, scw, unit)
+                n += 1
+        print(f"{n} jemx unit-windows ({len(windows)} science windows) in {archive.root}/jemx1, jemx2")
+        return 0
     from ..archive import isgri_data  # lazy: the ISGRI data generator is heavy
 
     for scw in tqdm(windows, desc=f"{instrument} windows", unit="scw", disable=args.no_progress):

@@ -194,8 +194,9 @@ def lc_task(plan: Plan, scw: Any) -> dict[str, Any]:
     cubes = win.time_binned(plan.e1, plan.e2, sub)
     good_frac = win.ontime / win.telapse
     g = jemx.geometry(plan.unit)
-    illum = float((g.pif(shifts[0]) * win.efficiency).sum() / win.efficiency.sum())
-    bm = (win.efficiency * win.background)[win.efficiency > 0].sum()
+    # BRATE: background counts in the detector area open to the source (PIF-weighted), per
+    # second, divided by the vignetting: the background under the source on RATE's scale
+    bsrc = float((g.pif(shifts[0]) * win.efficiency * win.background).sum())
     for k in range(len(sub) - 1):
         overlap = (min(sub[k + 1], scw.tstop) - max(sub[k], scw.tstart)) * 86400.0
         if overlap <= 0:
@@ -204,9 +205,8 @@ def lc_task(plan: Plan, scw: Any) -> dict[str, Any]:
         rates, errs, beta = _fit(win, cubes[k], expo, shifts)
         if not np.isfinite(rates[0]):
             continue
-        # background in the source's illuminated pixels, on the same on-axis-equivalent scale
-        brate = beta * bm / expo * illum / vign
-        berr = np.sqrt(max(beta * bm, 1.0)) / expo * illum / vign
+        brate = beta * bsrc / expo / vign
+        berr = np.sqrt(max(beta * bsrc, 1.0)) / expo / vign
         rows.append({"i": i0 + k, "rate": float(rates[0]), "error": float(errs[0]), "brate": float(brate),
                      "berror": float(berr), "fracexp": overlap * good_frac / ((sub[k + 1] - sub[k]) * 86400.0)})
     return {"rows": rows, "deadc": win.deadc}

@@ -102,3 +102,12 @@ def test_archive_flag_before_or_after_the_action(capsys, tmp_path):
                  ["archive", "info", "--json", "--archive", str(tmp_path / "a")]):
         assert main(argv) == 0
         assert json.loads(capsys.readouterr().out)["root"] == str((tmp_path / "a").resolve())
+
+
+def test_build_jemx_windows(capsys, tmp_path):
+    """JEM-X: one file per unit that was on (both units in revolution 127)."""
+    assert main(["archive", "build", "--instrument", "jemx", "--RA", "83.633", "--DEC", "22.015",
+                 "--radius", "4", "--T1", "2003-10-28T15:50", "--T2", "2003-10-28T16:30", "--max-pointings", "1", "--no-progress"]) == 0
+    files = sorted(p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*.fits"))
+    assert files == ["jemx1", "jemx2"]
+    assert "2 jemx unit-windows (1 science windows)" in capsys.readouterr().out
