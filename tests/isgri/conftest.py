@@ -40,3 +40,15 @@ def run_image(isgri_archive, tmp_path_factory):
         return engine.run("isgri", "isgri_image", params, ctx), params
 
     return run
+
+
+@pytest.fixture(scope="module")
+def run(archive, tmp_path_factory):
+    """``run(product, rights=None, **raw)`` on the test module's ``archive`` fixture, serially."""
+    from mmoda_ext import engine
+
+    def _run(product, rights=None, **raw):
+        ctx = SerialContext(archive, tmp_path_factory.mktemp(product), rights=rights or Rights.local())
+        return engine.execute("isgri", product, raw, ctx)
+
+    return _run

@@ -13,9 +13,7 @@ from astropy.io import fits
 
 from mmoda_ext import engine
 from mmoda_ext.access.rights import Rights
-from mmoda_ext.archive import default_archive
 from mmoda_ext.errors import AccessError, NoDataError, ParameterError
-from mmoda_ext.jobs.compute import SerialContext
 from mmoda_ext.science import ibis
 
 CRAB = dict(src_name="Crab", RA=83.633, DEC=22.015)
@@ -26,16 +24,8 @@ PRIVATE = Rights(user="qla", tier="private", max_scw=500, private_data=True, res
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    return default_archive(tmp_path_factory.mktemp("osa-archive"))
-
-
-@pytest.fixture(scope="module")
-def run(archive, tmp_path_factory):
-    def _run(product, rights=None, **raw):
-        ctx = SerialContext(archive, tmp_path_factory.mktemp(product), rights=rights or Rights.local())
-        return engine.execute("isgri", product, raw, ctx)
-    return _run
+def archive(sky_archive):
+    return sky_archive("osa-archive")
 
 
 def _prepare(archive, product="isgri_lc", rights=None, **raw):

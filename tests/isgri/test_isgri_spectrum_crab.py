@@ -7,10 +7,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from mmoda_ext import engine
-from mmoda_ext.access.rights import Rights
 from mmoda_ext.archive.isgri_data import load_window
-from mmoda_ext.jobs.compute import SerialContext
 from mmoda_ext.science import ibis, sources, spectral_fit, spectrum
 
 GAMMA = 2.10  # injected photon index of the test Crab (a pure power law)
@@ -22,14 +19,6 @@ REQ = dict(src_name="Crab", T1="2016-02-01", T2="2016-03-01", max_pointings=8)
 @pytest.fixture(scope="module")
 def archive(sky_archive):
     return sky_archive("spec-archive", CRAB)
-
-
-@pytest.fixture(scope="module")
-def run(archive, tmp_path_factory):
-    def _run(product, rights=None, **raw):
-        ctx = SerialContext(archive, tmp_path_factory.mktemp(product), rights=rights or Rights.local())
-        return engine.execute("isgri", product, raw, ctx)
-    return _run
 
 
 @pytest.fixture(scope="module")
