@@ -244,14 +244,13 @@ def is_catalogued(source: Any) -> bool:
 
 
 def detect(mos: DecodedImage, frame, sky: Any, threshold: float,
-           fwhm_pix: float | None = None) -> list[dict[str, Any]]:
+           fwhm_pix: float = sources.ISGRI_PSF_FWHM_PIX) -> list[dict[str, Any]]:
     """Peaks above ``threshold`` σ, PSF-fitted, named from the sky model (else NEW_k)."""
     sig = mos.significance
     dets: list[dict[str, Any]] = []
     new = 0
     for row, col in sources.find_peaks(sig, threshold):
-        fit = (sources.psf_fit(mos.intensity, mos.variance, row, col) if fwhm_pix is None
-               else sources.psf_fit(mos.intensity, mos.variance, row, col, fwhm_pix=fwhm_pix))
+        fit = sources.psf_fit(mos.intensity, mos.variance, row, col, fwhm_pix=fwhm_pix)
         ra, dec = frame.to_sky(fit.x, fit.y)
         ra, dec = float(ra), float(dec)
         snr = float(sig[row, col])

@@ -151,8 +151,12 @@ class PsfFit:
     ok: bool
 
 
+#: ISGRI's 12′ PSF FWHM in sky pixels
+ISGRI_PSF_FWHM_PIX = 12.0 / 60.0 / ibis.PIXEL_DEG
+
+
 def psf_fit(intensity: np.ndarray, variance: np.ndarray, row: int, col: int, half: int = 4,
-            fwhm_pix: float = 12.0 / 60.0 / ibis.PIXEL_DEG) -> PsfFit:
+            fwhm_pix: float = ISGRI_PSF_FWHM_PIX) -> PsfFit:
     """Gaussian (+ constant) fit around a peak, weighted by the variance; σ starts at 12′ FWHM."""
     ny, nx = intensity.shape
     r0, r1 = max(row - half, 0), min(row + half + 1, ny)
