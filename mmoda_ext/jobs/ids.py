@@ -1,17 +1,22 @@
-"""MMODA job ids: a stable hash of the normalised request and the user.
+"""Job ids: sha256 of the canonical JSON of the normalised request and the caller.
 
-This reproduces the dispatcher's algorithm byte for byte (dispatcher-protocol.md §7,
-``cdci_data_analysis/analysis/hash.py``), so that ``oda_api`` clients see the same job id
-for the same request, and two users never share one (the token's ``sub`` is hashed in).
+``oda_api`` treats a job id as opaque; what it relies on is that an identical request gives
+the same id (a repeat is answered from the stored job) and a different request a different
+id. MMODA's own dispatcher hashes ``sorted()`` of every value, which sorts a string's
+*characters*: ``T1=2016-02-01, RA=83.633`` and ``T1=2016-01-02, RA=83.363`` then share a job
+and the second caller gets the first one's products. Here the whole normalised request is
+written as canonical JSON (sorted keys, no whitespace, exact float repr) and hashed with
+sha256, so two ids are equal only if the requests are (to 128 bits).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
-__all__ = ["DROPPED_KEYS", "make_hash", "job_id", "hashable_params"]
+__all__ = ["DROPPED_KEYS", "ID_LENGTH", "canonical_json", "job_id", "hashable_params"]
 
 #: request keys that never enter the job id (they change between polls of one job)
 DROPPED_KEYS = frozenset(
@@ -21,19 +26,36 @@ DROPPED_KEYS = frozenset(
     }
 )
 
-
-def _fh(x: Any) -> str:
-    # sorted() makes the hash independent of key order (and sorts a string's characters)
-    return hashlib.md5(json.dumps(sorted(x)).encode()).hexdigest()[:16]
+#: hex digits of a job id (128 bits of the sha256)
+ID_LENGTH = 32
 
 
-def make_hash(o: Any) -> str:
-    """The dispatcher's ``make_hash``: 16 hex digits, independent of dict key order."""
-    if isinstance(o, (set, tuple, list)):
-        return _fh(tuple(make_hash(e) for e in o))
+def _canonical(o: Any) -> Any:
+    """A JSON-ready copy of ``o`` where equal values have one spelling."""
     if isinstance(o, dict):
-        return make_hash(tuple(o.items()))
-    return _fh(json.dumps(o))
+        return {str(k): _canonical(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_canonical(v) for v in o]
+    if isinstance(o, (set, frozenset)):
+        return sorted((_canonical(v) for v in o), key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(o, bool) or o is None or isinstance(o, str):
+        return o
+    if isinstance(o, int):
+        return int(o)
+    if isinstance(o, float) or hasattr(o, "item"):  # numpy scalars too
+        v = o.item() if hasattr(o, "item") else o
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return {"__float__": repr(v)}
+            return int(v) if v.is_integer() and abs(v) < 2**53 else v
+        return _canonical(v)
+    return {"__" + type(o).__name__ + "__": str(o)}
+
+
+def canonical_json(o: Any) -> str:
+    """Canonical JSON text: sorted keys, no whitespace, UTF-8, ``1.0`` written as ``1``."""
+    return json.dumps(_canonical(o), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
 
 
 def hashable_params(params: dict[str, Any], sub: str | None = None) -> dict[str, Any]:
@@ -47,8 +69,10 @@ def hashable_params(params: dict[str, Any], sub: str | None = None) -> dict[str,
 def job_id(params: dict[str, Any], sub: str | None = None) -> str:
     """The job id of a normalised request (``analysis_parameters``) made by ``sub``.
 
-    ``params`` must include ``instrument``, ``product_type`` and ``query_type``, as the
-    dispatcher's ``analysis_parameters`` do; ``sub`` is the token's subject (an anonymous
-    request passes ``None``).
+    ``params`` should include ``instrument``, ``product_type`` and ``query_type``; ``sub`` is
+    the token's subject (an anonymous request passes ``None``). The caller is part of the
+    hashed object, never concatenated text, so no request of one caller can take the id of
+    another caller's.
     """
-    return make_hash(hashable_params(params, sub))
+    text = canonical_json({"request": hashable_params(params), "caller": sub or None})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_LENGTH]

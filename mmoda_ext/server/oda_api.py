@@ -336,7 +336,7 @@ class RunAnalysisHandler(DispatcherHandler):
             hashed = {**params, "instrument": inst.name, "product_type": product, "query_type": query_type}
             jid = ids.job_id(hashed, None if self.manager.is_anonymous(rights) else rights.user)
         except PublicError:
-            jid = "0" * 16
+            jid = "0" * ids.ID_LENGTH
         exit_status = {"job_status": "failed", "status": 1, "message": err.message, "error_message": "",
                        "debug_message": "", "comment": "", "warning": ""}
         return {"query_status": "failed", "products": {}, "exit_status": exit_status,
