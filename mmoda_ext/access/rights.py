@@ -26,6 +26,12 @@ class Rights:
     admin: bool = False
     #: one sentence telling the caller how to get larger limits (shown in every refusal)
     how_to_get_more: str = ""
+    #: compute limits of the caller's Dask Gateway cluster, from the tier table (None: no tier
+    #: sets one, e.g. :meth:`local`); the gateway enforces them (``mmoda_ext.access.gateway``)
+    max_workers: int | None = None
+    worker_cores: int | None = None
+    worker_memory: int | None = None  # bytes
+    cluster_idle_timeout: float | None = None  # seconds
 
     @property
     def anonymous(self) -> bool:

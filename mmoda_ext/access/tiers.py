@@ -2,12 +2,19 @@
 
 Operators edit ``hub_config/tiers.yaml``. A caller matches every tier whose ``groups`` or
 ``roles`` they have (plus ``anonymous`` always, and ``registered`` once authenticated); their
-limits are the most generous of those tiers (DESIGN.md "Tiers").
+limits are the most generous of those tiers (DESIGN.md "Tiers"). The table also holds each
+tier's compute limits (Dask Gateway workers, cores and memory per worker, idle timeout), read by
+:mod:`.gateway`; no limit is written in code.
+
+Which table: an explicit path, else ``$MMODA_TIERS``, else ``hub_config/tiers.yaml`` of the
+checkout, else the copy shipped in the package (``mmoda_ext/data/tiers.yaml``, a link to the
+same file in the repository, so an installed wheel carries the table).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +22,43 @@ from typing import Any
 
 from .rights import Rights
 
-__all__ = ["DEFAULT_TABLE", "Tier", "TierTable", "default_tiers_path"]
+__all__ = ["Tier", "TierTable", "default_tiers_path", "packaged_tiers_path", "repo_tiers_path"]
+
+
+def repo_tiers_path() -> Path:
+    """``hub_config/tiers.yaml`` next to the package (an editable checkout)."""
+    return Path(__file__).resolve().parents[2] / "hub_config" / "tiers.yaml"
+
+
+def packaged_tiers_path() -> Path:
+    """The table shipped as package data (present in a wheel as in the checkout)."""
+    from importlib.resources import files
+
+    return Path(str(files("mmoda_ext") / "data" / "tiers.yaml"))
 
 
 def default_tiers_path() -> Path:
-    """``hub_config/tiers.yaml`` next to the package (the repository layout)."""
-    return Path(__file__).resolve().parents[2] / "hub_config" / "tiers.yaml"
+    """``$MMODA_TIERS``, else the checkout's ``hub_config/tiers.yaml``, else the packaged copy."""
+    env = os.environ.get("MMODA_TIERS")
+    if env:
+        return Path(env)
+    repo = repo_tiers_path()
+    return repo if repo.exists() else packaged_tiers_path()
+
+
+def _quantity(tier: str, key: str, value: Any, unit: str) -> float:
+    """A table entry with a unit (``"1 GiB"``, ``"30 min"``) as a number of ``unit``."""
+    import astropy.units as u
+
+    try:
+        q = u.Quantity(str(value))
+        number = float(q.to_value(unit))
+    except (TypeError, ValueError, u.UnitsError) as exc:
+        raise ValueError(f"tier {tier!r}: {key}={value!r} is not a quantity convertible to "
+                         f"{unit} (e.g. '1 GiB', '30 min')") from exc
+    if number <= 0:
+        raise ValueError(f"tier {tier!r}: {key}={value!r} must be > 0")
+    return number
 
 
 @dataclass(frozen=True)
@@ -35,6 +73,11 @@ class Tier:
     private_data: bool = False
     restricted_osa: bool = False
     how_to_get_more: str = ""
+    #: compute limits of the user's Dask Gateway cluster (None: the tier does not raise them)
+    max_workers: int | None = None
+    worker_cores: int | None = None
+    worker_memory: int | None = None  # bytes
+    cluster_idle_timeout: float | None = None  # seconds
 
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> Tier:
@@ -48,6 +91,15 @@ class Tier:
         for key in ("max_scw", "requests_per_hour"):
             if d.get(key) is not None and int(d[key]) < 0:
                 raise ValueError(f"tier {name!r}: {key} must be >= 0")
+        for key in ("max_workers", "worker_cores"):
+            if d.get(key) is not None:
+                if not isinstance(d[key], int) or d[key] < 1:
+                    raise ValueError(f"tier {name!r}: {key}={d[key]!r} must be an integer >= 1")
+        if d.get("worker_memory") is not None:
+            d["worker_memory"] = int(_quantity(name, "worker_memory", d["worker_memory"], "byte"))
+        if d.get("cluster_idle_timeout") is not None:
+            d["cluster_idle_timeout"] = _quantity(name, "cluster_idle_timeout",
+                                                  d["cluster_idle_timeout"], "s")
         return cls(name=name, **d)
 
     def matches(self, groups: frozenset[str], roles: frozenset[str], authenticated: bool) -> bool:
@@ -58,50 +110,35 @@ class Tier:
         return bool(self.groups & groups or self.roles & roles)
 
 
-#: the defaults of DESIGN.md, used when no table file is found
-DEFAULT_TABLE: dict[str, Any] = {
-    "tiers": {
-        "anonymous": {"max_scw": 50, "requests_per_hour": 50,
-                      "how_to_get_more": "Log in: registered users may request up to 500 science windows."},
-        "registered": {"groups": ["mmoda-registered"], "roles": ["general"], "authenticated": True,
-                       "max_scw": 500, "requests_per_hour": 50,
-                       "how_to_get_more": "Larger requests need the role unige-hpc-full: ask the MMODA team."},
-        "hpc": {"groups": ["mmoda-hpc"], "roles": ["unige-hpc-full"], "max_scw": 5000,
-                "requests_per_hour": 500,
-                "how_to_get_more": "Beyond 5000 science windows you need the role unige-hpc-extreme."},
-        "private": {"groups": ["integral-private"], "roles": ["integral-private-qla"],
-                    "private_data": True, "restricted_osa": True},
-    },
-    "admin_groups": ["mmoda-admin"],
-    "admin_roles": ["mmoda-admin"],
-}
-
-
 class TierTable:
     """Resolve callers to :class:`Rights`."""
 
     def __init__(self, table: dict[str, Any] | None = None) -> None:
-        table = DEFAULT_TABLE if table is None else table
+        if table is None:  # the operators' table (see the module docstring)
+            table = self.read(default_tiers_path())
         self.tiers = [Tier.from_dict(n, d or {}) for n, d in table["tiers"].items()]
         if not any(t.name == "anonymous" for t in self.tiers):
             raise ValueError("the tier table needs an 'anonymous' tier")
         self.admin_groups = frozenset(table.get("admin_groups") or ())
         self.admin_roles = frozenset(table.get("admin_roles") or ())
 
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> TierTable:
-        """Read a YAML or JSON table; without a path, ``hub_config/tiers.yaml`` or the defaults."""
-        if path is None:
-            path = default_tiers_path()
-            if not path.exists():
-                return cls()
+    @staticmethod
+    def read(path: str | Path) -> dict[str, Any]:
+        """The raw table of a YAML or JSON file."""
         path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"tier table {str(path)!r} does not exist (MMODA_TIERS / --tiers)")
         text = path.read_text()
         if path.suffix in (".yaml", ".yml"):
             import yaml
 
-            return cls(yaml.safe_load(text))
-        return cls(json.loads(text))
+            return yaml.safe_load(text)
+        return json.loads(text)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> TierTable:
+        """Read a YAML or JSON table; without a path, the default one (:func:`default_tiers_path`)."""
+        return cls(cls.read(path if path is not None else default_tiers_path()))
 
     def tier(self, name: str) -> Tier:
         for t in self.tiers:
@@ -127,6 +164,10 @@ class TierTable:
             values = [getattr(t, attr) for t in matched if getattr(t, attr) is not None]
             return max(values) if values else int(getattr(anonymous, attr) or 0)
 
+        def most(attr: str) -> Any:  # compute limits: None when no matched tier sets one
+            values = [getattr(t, attr) for t in matched if getattr(t, attr) is not None]
+            return max(values) if values else None
+
         max_scw = best("max_scw")
         # the tier that sets the science-window limit names the caller's tier; others add to it
         by_scw = [t for t in matched if t.max_scw == max_scw] or [anonymous]
@@ -145,6 +186,10 @@ class TierTable:
             groups=groups,
             admin=bool(groups & self.admin_groups or roles & self.admin_roles),
             how_to_get_more=main.how_to_get_more,
+            max_workers=most("max_workers"),
+            worker_cores=most("worker_cores"),
+            worker_memory=most("worker_memory"),
+            cluster_idle_timeout=most("cluster_idle_timeout"),
         )
 
     def anonymous(self) -> Rights:
