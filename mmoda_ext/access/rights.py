@@ -32,6 +32,9 @@ class Rights:
     worker_cores: int | None = None
     worker_memory: int | None = None  # bytes
     cluster_idle_timeout: float | None = None  # seconds
+    #: for each right this caller lacks (``private_data``, ``restricted_osa``), which tier of the
+    #: table grants it and that tier's ``how_to_get_more``: refusals quote it instead of guessing
+    upgrades: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def anonymous(self) -> bool:
@@ -40,18 +43,28 @@ class Rights:
     def check_scw_count(self, n: int, parameter: str = "scw_list") -> None:
         """Refuse a request for ``n`` science windows beyond this caller's limit.
 
-        The message says what was asked, what the limit is and how to get more.
+        The message says what was asked, this caller's limit and what to do, from the tier
+        table (the tier's ``how_to_get_more``), never a sentence written for another tier.
         """
         if n > self.max_scw:
             from ..errors import AccessError
 
             raise AccessError(
                 f"You asked for {n} science windows ({parameter}), but your tier "
-                f"'{self.tier}' allows at most {self.max_scw} per request. "
-                + (self.how_to_get_more or "Split the request or ask the MMODA team for more."),
+                f"'{self.tier}' allows at most {self.max_scw} per request. Lower {parameter} to "
+                f"{self.max_scw} or split the request in time. "
+                + (self.how_to_get_more or "Ask the MMODA team for a higher tier."),
                 parameter=parameter,
                 value=n,
             )
+
+    def how_to_get(self, right: str) -> str:
+        """What to do to get ``right`` (``private_data``, ``restricted_osa``), from the tier table."""
+        if right in self.upgrades:
+            return self.upgrades[right]
+        from .tiers import TierTable  # rights made without a table (mmoda run): the default one
+
+        return TierTable.load().how_to_get(right)
 
     @classmethod
     def local(cls, user: str = "local") -> Rights:

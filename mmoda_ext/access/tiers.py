@@ -190,7 +190,19 @@ class TierTable:
             worker_cores=most("worker_cores"),
             worker_memory=most("worker_memory"),
             cluster_idle_timeout=most("cluster_idle_timeout"),
+            upgrades={right: self.how_to_get(right) for right in ("private_data", "restricted_osa")
+                      if not any(getattr(t, right) for t in matched)},
         )
+
+    def how_to_get(self, right: str) -> str:
+        """Which tier grants ``right`` (its roles and groups) and that tier's ``how_to_get_more``."""
+        for t in self.tiers:
+            if getattr(t, right, False):
+                who = " or ".join(x for x in (
+                    ("role " + ", ".join(sorted(t.roles))) if t.roles else "",
+                    ("group " + ", ".join(sorted(t.groups))) if t.groups else "") if x)
+                return f"The tier '{t.name}' ({who}) has it. {t.how_to_get_more}".strip()
+        return "No tier of this service grants it."
 
     def anonymous(self) -> Rights:
         return self.rights(None)

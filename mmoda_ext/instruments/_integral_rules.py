@@ -48,8 +48,7 @@ def check_osa_version(params: dict[str, Any], rights: Rights) -> None:
         raise AccessError(
             "osa_version='OSA11.2-beta' (new calibration, whole mission) is restricted to the "
             f"private tier: your tier '{rights.tier}' does not have the restricted-OSA right. Use "
-            "'OSA11.2' (the released calibration) or ask the MMODA team for the "
-            "restricted-OSA role. " + (rights.how_to_get_more or ""),
+            "'OSA11.2' (the released calibration). " + rights.how_to_get("restricted_osa"),
             parameter="osa_version", value=version,
         )
     if version != "OSA11.0":

@@ -64,18 +64,11 @@ def check_common(params: dict[str, Any], rights: Rights) -> None:
                              "E1_keV must be smaller than E2_keV")
     n_req = len(params["scw_list"]) if params.get("scw_list") else params["max_pointings"]
     what = "scw_list" if params.get("scw_list") else "max_pointings"
-    if n_req > rights.max_scw:
-        raise AccessError(
-            f"This request asks for {n_req} science windows ({what}); your access tier "
-            f"'{rights.tier}' allows at most {rights.max_scw} per request. Lower {what}, or log in "
-            "/ ask for a higher tier (more than 50 needs a registered account, more than 500 the "
-            "unige-hpc-extreme role).",
-            parameter=what, value=n_req,
-        )
+    rights.check_scw_count(n_req, what)  # the message comes from the caller's tier
     if params.get("integral_data_rights") == "all-private" and not rights.private_data:
         raise AccessError(
-            "integral_data_rights='all-private' needs the private-data right (role "
-            "integral-private-qla), which your account does not have. Use 'public'.",
+            "integral_data_rights='all-private' needs the private-data right, which your tier "
+            f"'{rights.tier}' does not have. Use 'public'. {rights.how_to_get('private_data')}",
             parameter="integral_data_rights", value="all-private",
         )
     check_osa_version(params, rights)  # OSA11.0 from rev 1626, OSA11.2-beta restricted
