@@ -164,9 +164,7 @@ def load_window(archive: Any, scw: Any, bands: tuple[tuple[float, float], ...] =
 
     ``bands`` are read in the same pass over the file (one open: it is most of the cost).
     """
-    path = Path(archive.path_for("isgri", scw))
-    if not path.exists():
-        generate_window(archive, scw)
+    path = Path(archive.ensure_window("isgri", scw))  # generated (or downloaded) when missing
     read = {}
     with fits.open(path) as hdul:
         header = hdul[0].header.copy()

@@ -51,6 +51,7 @@ __all__ = [
     "load_window",
     "generate_window",
     "window_path",
+    "is_current",
     "GENERATOR_VERSION",
 ]
 
@@ -290,14 +291,25 @@ def generate_window(archive: Any, scw: Any, unit: int = 2) -> Path:
     return write_window(simulate_window(scw, unit, archive.sky), window_path(archive, scw, unit))
 
 
+def is_current(archive: Any, path: Path) -> bool:
+    """Whether the file at ``path`` exists and was made from this sky model and generator."""
+    if not path.is_file():
+        return False
+    try:
+        h = fits.getheader(path)
+    except (OSError, KeyError):
+        return False
+    return h.get("SKYHASH") == archive.sky.digest and h.get("GENVER") == GENERATOR_VERSION
+
+
 def load_window(archive: Any, scw: Any, unit: int = 2) -> JemxWindow:
     """Read a window's events, generating (or regenerating) the cached file when needed."""
+    if not getattr(archive, "local_data", True):  # a RemoteArchive: the service makes the file
+        return read_window(archive.ensure_window(f"jemx{unit}", scw), scw)
     path = window_path(archive, scw, unit)
-    if path.is_file():
+    if is_current(archive, path):
         try:
-            h = fits.getheader(path)
-            if h.get("SKYHASH") == archive.sky.digest and h.get("GENVER") == GENERATOR_VERSION:
-                return read_window(path, scw)
+            return read_window(path, scw)
         except (OSError, KeyError):
             pass
     w = simulate_window(scw, unit, archive.sky)

@@ -92,6 +92,32 @@ class Archive(LoggingConfigurable):
         scw_id = scw.scw_id if isinstance(scw, ScienceWindow) else str(scw)
         return self.root / instrument.lower() / scw_id[:4] / f"{scw_id}.fits"
 
+    #: the data files are made by this archive (True), or fetched from the archive service
+    #: (:class:`.remote.RemoteArchive`, False)
+    local_data = True
+
+    def ensure_window(self, instrument: str, scw: ScienceWindow) -> Path:
+        """The data file of one window (``isgri``, ``jemx1``, ``jemx2``), made first if missing.
+
+        The one seam between analysis and data: the archive service calls it to serve files, and
+        :class:`.remote.RemoteArchive` overrides it to download them instead.
+        """
+        path = self.path_for(instrument, scw)
+        if instrument == "isgri":
+            if not path.exists():
+                from .isgri_data import generate_window
+
+                generate_window(self, scw)
+        elif instrument in ("jemx1", "jemx2"):
+            from . import jemx_data
+
+            if not jemx_data.is_current(self, path):
+                jemx_data.generate_window(self, scw, int(instrument[-1]))
+        else:
+            raise ParameterError("instrument", instrument, "isgri, jemx1 or jemx2",
+                                 "Only these instruments have per-window data files")
+        return path
+
     # -- names --------------------------------------------------------------------------------
     def resolve_name(self, name: str) -> SkyCoord:
         """Position of a named source: the sky model first (offline), then Sesame if reachable."""

@@ -55,6 +55,9 @@ class ArchiveRef:
 
     @classmethod
     def of(cls, archive: Any) -> ArchiveRef:
+        worker_ref = getattr(archive, "worker_ref", None)  # RemoteArchive: picklable url + token
+        if worker_ref is not None:
+            return worker_ref()
         return cls(str(archive.root), str(getattr(archive, "extra_sources", "") or ""))
 
     def get(self) -> Any:
