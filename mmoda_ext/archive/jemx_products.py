@@ -3,7 +3,7 @@
 Names follow OSA/MMODA (``instruments.md`` §2, §6.4–6.5): mosaic images ``JMXi-MOSA-IMA``
 with IMATYPE RECONSTRUCTED (intensity), VARIANCE, SIGNIFICANCE, EXPOSURE (j_ima_mosaic
 order); catalogue ``JMXi-SRCL-RES``; spectrum ``JMXi-PHA1-SPE`` (OGIP type I, 16 channels)
-with the RMF as ``SPECRESP MATRIX`` + ``EBOUNDS`` and the ARF as ``SPECRESP`` (MMODA's renamed
+with the RMF as ``EBOUNDS`` + ``SPECRESP MATRIX`` (OSA's order) and the ARF as ``SPECRESP`` (MMODA's renamed
 ``JMXi-RMF.-RSP`` / ``JMXi-FBDS-MOD`` / ``JMXi-AXIS-ARF``); light curve ``JMXi-SRC.-LCR``.
 """
 
@@ -115,7 +115,8 @@ def _ebounds(unit: int) -> fits.BinTableHDU:
 
 
 def write_rmf(path: Path, unit: int) -> Path:
-    """Redistribution into the 16 bins (area in the ARF): ``SPECRESP MATRIX`` + ``EBOUNDS``."""
+    """Redistribution into the 16 bins (area in the ARF): ``EBOUNDS`` then ``SPECRESP MATRIX``
+    (OSA's order: the matrix is HDU 2)."""
     m = resp.spectral_matrix()
     e = resp.ENERGY_EDGES
     n_e, n_c = m.shape
@@ -132,7 +133,7 @@ def write_rmf(path: Path, unit: int) -> Path:
                      "CHANTYPE": "PI", "DETCHANS": n_c, "TLMIN4": 1, "TELESCOP": "INTEGRAL",
                      "INSTRUME": _instr(unit), "LO_THRES": 0.0})
     mat = fits.BinTableHDU.from_columns(cols, header=h)
-    fits.HDUList([fits.PrimaryHDU(), mat, _ebounds(unit)]).writeto(path, overwrite=True)
+    fits.HDUList([fits.PrimaryHDU(), _ebounds(unit), mat]).writeto(path, overwrite=True)
     return path
 
 

@@ -262,7 +262,8 @@ def write_arf(path: Path, s: SourceSum, meta: dict[str, Any]) -> Path:
 
 
 def write_rmf(path: Path, s: SourceSum, meta: dict[str, Any], threshold: float = 1e-7) -> Path:
-    """RMF with ``SPECRESP MATRIX`` (one channel group per energy, fixed width) and ``EBOUNDS``."""
+    """RMF as OSA ships it: HDU 1 ``EBOUNDS``, HDU 2 ``SPECRESP MATRIX`` (one channel group per
+    energy, fixed width), so that ``rmf.data_unit[2].data['MATRIX']`` works as on MMODA."""
     m = rmf_matrix(meta["osa_version"])
     n_e, n_c = m.shape
     f_chan = np.zeros(n_e, np.int32)
@@ -311,5 +312,5 @@ def write_rmf(path: Path, s: SourceSum, meta: dict[str, Any], threshold: float =
         fits.Column("E_MIN", "E", unit="keV", array=CHANNELS[:-1]),
         fits.Column("E_MAX", "E", unit="keV", array=CHANNELS[1:]),
     ]), header=eb_h)
-    fits.HDUList([_primary(s), mat, eb]).writeto(path, overwrite=True)
+    fits.HDUList([_primary(s), eb, mat]).writeto(path, overwrite=True)
     return path

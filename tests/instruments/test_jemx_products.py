@@ -86,6 +86,8 @@ def test_spectrum_recovers_the_photon_index(setup):
     spec, arf, rmf = (ps.find(k)[0].fits for k in ("jemx_spectrum", "jemx_arf", "jemx_rmf"))
     pha = Table.read(spec, hdu="JMX2-PHA1-SPE")
     assert len(pha) == 16 and fits.getheader(spec, 1)["HDUCLAS1"] == "SPECTRUM"
+    assert [h.name for h in fits.open(rmf)] == ["PRIMARY", "EBOUNDS", "SPECRESP MATRIX"]  # OSA order
+    assert [h.name for h in fits.open(arf)] == ["PRIMARY", "SPECRESP"]
     matrix = Table.read(rmf, hdu="SPECRESP MATRIX")
     ebounds = Table.read(rmf, hdu="EBOUNDS")
     area = Table.read(arf, hdu="SPECRESP")

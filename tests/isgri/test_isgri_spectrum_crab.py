@@ -70,6 +70,8 @@ def test_three_ogip_files_per_source_with_reference_names(spec10):
         assert hd["DETCHANS"] == len(spectrum.CHANNELS) - 1 == 58
         assert 8 * 1000 < hd["EXPOSURE"] < 8 * 4000
     with fits.open(rmf) as h:
+        # OSA's order (instruments.md §6.5): user code reads rmf.data_unit[2].data['MATRIX']
+        assert [x.name for x in h] == ["PRIMARY", "EBOUNDS", "SPECRESP MATRIX"]
         assert h["SPECRESP MATRIX"].columns.names == ["ENERG_LO", "ENERG_HI", "N_GRP", "F_CHAN",
                                                       "N_CHAN", "MATRIX"]
         eb = h["EBOUNDS"].data

@@ -38,6 +38,9 @@ def test_oda_spectrum_reads_the_crab(run):
     names = [n for n in dir(data) if n.startswith("isgri_spectrum_")]
     assert "isgri_spectrum_0_Crab_isgri_spectrum" in names
     assert "isgri_spectrum_2_Crab_isgri_rmf" in names
+    rmf = data.isgri_spectrum_2_Crab_isgri_rmf
+    assert rmf.data_unit[1].name == "EBOUNDS" and rmf.data_unit[2].name == "SPECRESP MATRIX"
+    assert rmf.data_unit[2].data["MATRIX"].shape[0] == len(rmf.data_unit[2].data["ENERG_LO"])
     x, dx, y, dy = plot_tools.OdaSpectrum(data).get_values("Crab")
     assert len(x) == 58 and x[0] == pytest.approx(15.5)
     band = (x > 20) & (x < 40)
