@@ -174,14 +174,25 @@ _CATALOG_RENAMES = {
 }
 
 
+#: the columns of MMODA's catalogue object, in order (users ``add_row`` 9 values to it)
+MMODA_CATALOG_COLUMNS = ("meta_ID", "src_names", "significance", "ra", "dec", "NEW_SOURCE",
+                         "ISGRI_FLAG", "FLAG", "ERR_RAD")
+
+
 def catalog_dict(table: Table, frame: str = "fk5") -> dict:
-    """The dispatcher's ``catalog`` JSON (``ApiCatalog``): columns as lists, NaN as null."""
+    """The dispatcher's ``catalog`` JSON (``ApiCatalog``): columns as lists, NaN as null.
+
+    A source list with MMODA's columns is cut to exactly those nine (extra columns such as
+    FLUX stay in the FITS catalogue file), so that a user's ``add_row`` of 9 values works.
+    """
     table = Table(table, copy=True)
     for old, new in _CATALOG_RENAMES.items():
         if old in table.colnames and new not in table.colnames:
             table.rename_column(old, new)
     if "meta_ID" not in table.colnames:
         table.add_column(np.arange(len(table), dtype=np.int64), name="meta_ID", index=0)
+    if set(MMODA_CATALOG_COLUMNS) <= set(table.colnames):
+        table = table[list(MMODA_CATALOG_COLUMNS)]
     for name in table.colnames:
         col = table[name]
         if col.dtype.kind == "S":

@@ -7,6 +7,7 @@ decode into the client's classes and every FITS-like product converts back to FI
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from oda_api.data_products import ApiCatalog, NumpyDataProduct, ODAAstropyTable
 from serve_helpers import make_token
 
 from mmoda_ext.instruments import registry
+from mmoda_ext.server.encode import MMODA_CATALOG_COLUMNS
 
 #: small requests for products that compute for real
 SMALL = {
@@ -62,7 +64,10 @@ def test_every_product_through_oda_api(server, instrument, product):
                 if isinstance(hdu, fits.BinTableHDU):
                     assert len(Table.read(hdu).colnames) > 0
         elif isinstance(prod, ApiCatalog):
-            assert {"ra", "dec"} <= set(prod.table.colnames)
+            # exactly MMODA's catalogue: users add_row 9 values and send it back as selected_catalog
+            assert prod.table.colnames == list(MMODA_CATALOG_COLUMNS)
+            prod.table.add_row((len(prod.table), "MySource", 0.0, 83.63, 22.01, 1, 2, 0, 0.0))
+            assert json.loads(prod.get_api_dictionary())["cat_column_list"][1][-1] == "MySource"
         elif isinstance(prod, ODAAstropyTable):
             assert len(prod.table) > 0
     # the same job through the REST API: its FITS files are served and open with astropy
