@@ -33,7 +33,22 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/pip install -q -e '.[hub,test]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+# The sky view's aladin-lite (npm, served by the server extension; nothing fetched at run time)
+# and Debian's chromium for the browser tests (CI runs as root without stdin).
+ALADIN   := $(VENV)/share/mmoda/aladin-lite/aladin.js
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(ALADIN): | $(STAMP)
+	@mkdir -p $(@D)
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent aladin-lite@3.9.2-beta >/dev/null) \
+	  && tar -xzf $$tmp/aladin-lite-3.9.2-beta.tgz -C $$tmp package/dist/aladin.js package/LICENSE \
+	  && cp $$tmp/package/LICENSE $(@D)/LICENSE && cp $$tmp/package/dist/aladin.js $@ && rm -rf $$tmp
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+venv: $(STAMP) $(ALADIN)
 
 run: $(STAMP)
 	$(BIN)/mmoda run isgri image $(DEMO_ARGS) --out $(OUT)
@@ -41,7 +56,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+test: $(STAMP) $(ALADIN) $(CHROMIUM) lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP)

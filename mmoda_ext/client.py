@@ -154,6 +154,17 @@ class Client:
         body = {"instrument": instrument, "product": product, "params": params, "query_type": query_type}
         return self.sync(self._request, "POST", "/jobs", json=body)
 
+    def check(self, instrument: str, product: str, **params: Any) -> dict:
+        """Validate a request without submitting it: normalised parameters (a source name
+        resolved to RA/DEC) and the science windows it selects against the tier limit.
+        Raises :class:`ClientError` naming the parameter at fault, as ``submit`` would."""
+        body = {"instrument": instrument, "product": product, "params": params}
+        return self.sync(self._request, "POST", "/check", json=body)
+
+    def cluster(self) -> dict:
+        """The Dask cluster jobs run on (workers, threads, memory, dashboard) and tier limits."""
+        return self.sync(self._request, "GET", "/cluster")
+
     def status(self, job_id: str) -> dict:
         return self.sync(self._request, "GET", f"/jobs/{job_id}")
 

@@ -22,11 +22,11 @@ from traitlets.config import Application
 
 from ..access.tiers import TierTable
 from ..jobs.manager import JobManager
-from . import oda_api, rest
+from . import oda_api, panels_api, rest
 
 __all__ = ["MMODAServe", "default_handlers", "make_app"]
 
-default_handlers = rest.default_handlers + oda_api.default_handlers
+default_handlers = panels_api.default_handlers + rest.default_handlers + oda_api.default_handlers
 
 
 def _access_log(handler: web.RequestHandler) -> None:

@@ -1,0 +1,126 @@
+"""The offline sky view's assets, served by the Jupyter server on authenticated routes.
+
+ipyaladin imports aladin-lite from a CDN (esm.sh) and its default survey from CDS; neither is
+reachable offline. These routes serve, relative to where the extension mounts them
+(``<base_url>mmoda/``):
+
+``skyview/aladin.js``        aladin-lite 3.9.2-beta's self-contained ES module, from npm
+                             (installed by ``make venv`` / ``binder/postBuild`` into
+                             ``<sys.prefix>/share/mmoda/aladin-lite/aladin.js``; env
+                             ``MMODA_ALADIN_JS`` overrides), nothing downloaded at run time
+``skyview/widget.js``        ipyaladin's own front-end with its one CDN import pointed at
+                             ``./aladin.js``
+``skyview/hips/blank/...``   a black base HiPS (order 0, 12 PNG tiles) so Aladin never asks
+                             CDS for a survey
+
+``mmoda_widgets.panels.skyview.SkyView`` loads ``widget.js`` from here. Every route requires
+the Jupyter login (the hub user, or the lab token), unlike ``/static/``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import zlib
+from functools import lru_cache
+from pathlib import Path
+
+from tornado import web
+
+__all__ = ["ALADIN_VERSION", "aladin_js_path", "blank_tile", "default_handlers", "widget_js"]
+
+ALADIN_VERSION = "3.9.2-beta"
+CDN_IMPORT = f"https://esm.sh/aladin-lite@{ALADIN_VERSION}"
+TILE = 64
+
+HIPS_PROPERTIES = f"""creator_did = ivo://mmoda.local/blank
+obs_title = Blank sky (offline base layer)
+dataproduct_type = image
+hips_version = 1.4
+hips_frame = equatorial
+hips_order = 0
+hips_order_min = 0
+hips_tile_width = {TILE}
+hips_tile_format = png
+hips_initial_fov = 180
+"""
+
+
+def aladin_js_path() -> Path:
+    """Where the npm aladin-lite module is installed (``MMODA_ALADIN_JS`` overrides)."""
+    env = os.environ.get("MMODA_ALADIN_JS")
+    return Path(env) if env else Path(sys.prefix) / "share" / "mmoda" / "aladin-lite" / "aladin.js"
+
+
+@lru_cache(maxsize=1)
+def widget_js() -> bytes:
+    """ipyaladin's front-end module importing aladin-lite from beside it instead of esm.sh."""
+    import ipyaladin
+
+    text = (Path(ipyaladin.__file__).parent / "static" / "widget.js").read_text()
+    if CDN_IMPORT not in text:
+        raise RuntimeError(f"ipyaladin's widget.js does not import {CDN_IMPORT}: another ipyaladin version?")
+    return text.replace(CDN_IMPORT, "./aladin.js").encode()
+
+
+@lru_cache(maxsize=1)
+def blank_tile() -> bytes:
+    """A black, opaque TILE×TILE PNG (written here: no imaging library needed)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\x00\x00\x00" * TILE for _ in range(TILE))
+    header = struct.pack(">IIBBBBB", TILE, TILE, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def _base():
+    try:  # inside a Jupyter server: its login (hub user or token) protects the routes
+        from jupyter_server.base.handlers import JupyterHandler
+
+        return JupyterHandler
+    except ImportError:  # pragma: no cover - jupyter_server is a dependency of the hub extra
+        return web.RequestHandler
+
+
+class _Asset(_base()):
+    def send(self, body: bytes, ctype: str, cache: bool = True) -> None:
+        self.set_header("Content-Type", ctype)
+        self.set_header("Cache-Control", "private, max-age=86400" if cache else "no-store")
+        self.finish(body)
+
+
+class AladinHandler(_Asset):
+    @web.authenticated
+    def get(self) -> None:
+        path = aladin_js_path()
+        if not path.is_file():
+            raise web.HTTPError(404, f"aladin-lite is not installed at {path}: run `make venv` "
+                                     "(npm pack aladin-lite) or set MMODA_ALADIN_JS")
+        self.send(path.read_bytes(), "text/javascript; charset=utf-8")
+
+
+class WidgetHandler(_Asset):
+    @web.authenticated
+    def get(self) -> None:
+        self.send(widget_js(), "text/javascript; charset=utf-8")
+
+
+class HipsHandler(_Asset):
+    @web.authenticated
+    def get(self, path: str) -> None:
+        if path == "properties":
+            return self.send(HIPS_PROPERTIES.encode(), "text/plain; charset=utf-8")
+        name = path.split("/")
+        if (len(name) == 3 and name[0] == "Norder0" and name[1] == "Dir0"
+                and name[2] in {f"Npix{i}.png" for i in range(12)}):
+            return self.send(blank_tile(), "image/png")
+        raise web.HTTPError(404, f"no tile {path} in the blank HiPS (order 0, Npix0..11)")
+
+
+default_handlers: list[tuple[str, type]] = [
+    (r"/skyview/aladin\.js", AladinHandler),
+    (r"/skyview/widget\.js", WidgetHandler),
+    (r"/skyview/hips/blank/(.+)", HipsHandler),
+]
