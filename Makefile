@@ -15,14 +15,15 @@ PYTHON312 ?= $(shell \
 	  if [ -n "$$c" ] && PYENV_VERSION=3.12.1 "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then echo "$$c"; break; fi; \
 	done)
 
-# Where `make run` writes its products, and the demo request.
+# Where `make demo` writes its products, and the demo request.
 OUT ?= products/crab-demo
 DEMO_ARGS ?= --src-name Crab --T1 2016-02-01 --T2 2016-03-01 --max-pointings 50 --E1 20 --E2 40
 
-.PHONY: help venv run test lint bench clean
+.PHONY: help venv run demo test lint bench clean
 
 help:
-	@echo "make run    - set up .venv and produce an ISGRI mosaic of the Crab region in $(OUT)"
+	@echo "make run    - set up .venv and run the hub platform on 127.0.0.1 (provider, JupyterHub, gateway, services); Ctrl-C stops it"
+	@echo "make demo   - set up .venv and produce an ISGRI mosaic of the Crab region in $(OUT)"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make bench  - run the benchmarks (ratios measured in one run)"
 
@@ -50,7 +51,11 @@ $(CHROMIUM):
 
 venv: $(STAMP) $(ALADIN)
 
-run: $(STAMP)
+# PLATFORM_ARGS: e.g. --state hub-state (keep users and homes between runs), --tiers FILE
+run: $(STAMP) $(ALADIN)
+	$(BIN)/mmoda platform $(PLATFORM_ARGS)
+
+demo: $(STAMP)
 	$(BIN)/mmoda run isgri image $(DEMO_ARGS) --out $(OUT)
 
 lint: $(STAMP)

@@ -219,7 +219,7 @@ class Platform(PlatformClient):
                 continue
         return found
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 45.0) -> None:
         """Stop the hub (it stops its servers, proxy and services), then the provider; then
         make sure that nothing started by the platform is still alive."""
         import psutil
