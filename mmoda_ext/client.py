@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -94,6 +95,8 @@ class Client:
         self.asynchronous = asynchronous
         self.timeout = timeout
         self.poll_interval = poll_interval
+        #: this client's session: an anonymous caller controls (cancels, lists) only its own jobs
+        self.session_id = secrets.token_hex(8)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -151,7 +154,8 @@ class Client:
 
     def submit(self, instrument: str, product: str, *, query_type: str = "Real", **params: Any) -> dict:
         """Submit a request; an identical earlier request returns the same job at once."""
-        body = {"instrument": instrument, "product": product, "params": params, "query_type": query_type}
+        body = {"instrument": instrument, "product": product, "params": params, "query_type": query_type,
+                "session_id": self.session_id}
         return self.sync(self._request, "POST", "/jobs", json=body)
 
     def check(self, instrument: str, product: str, **params: Any) -> dict:
@@ -170,10 +174,10 @@ class Client:
 
     def jobs(self) -> list[dict]:
         """My jobs, newest first."""
-        return self.sync(self._request, "GET", "/jobs")
+        return self.sync(self._request, "GET", f"/jobs?session_id={self.session_id}")
 
     def cancel(self, job_id: str) -> dict:
-        return self.sync(self._request, "DELETE", f"/jobs/{job_id}")
+        return self.sync(self._request, "DELETE", f"/jobs/{job_id}?session_id={self.session_id}")
 
     def feedback(self, job_id: str) -> list[dict]:
         return self.sync(self._request, "GET", f"/jobs/{job_id}/feedback")

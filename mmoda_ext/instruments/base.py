@@ -119,6 +119,9 @@ class ComputeContext(Protocol):
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress in [0, 1]."""
 
+    def check(self) -> None:
+        """Raise if the job was cancelled or the server stops (call it inside any long wait)."""
+
 
 class Product:
     """One product of an instrument, e.g. ``isgri_image``."""

@@ -1,14 +1,17 @@
 """MMODA's ``empty*`` test instruments (dispatcher-protocol.md §11).
 
 They carry no science: they exist so that a server can be checked against what MMODA's own
-conformance tests and ``oda_api`` expect (statuses, roles, parameter errors, products).
+conformance tests and ``oda_api`` expect (statuses, roles, parameter errors, products). As in
+MMODA, they exist only when ``DISPATCHER_DEBUG_MODE=yes`` is in the server's environment: a
+"Real" query waits for a state file, which anyone could use to hold a job slot.
 
 * ``query_type=Dummy`` answers at once.
 * ``query_type=Real`` of ``dummy``/``numerical``/``file_dummy`` follows a **state file**, as the
   dispatcher's mock data server does: ``DataServerQuery-status.state`` in the folder
   ``$MMODA_EMPTY_STATE_DIR`` (default: the server's working directory). Absent or
   ``submitted`` → the job waits; ``progress`` → it reports progress; ``done`` → products;
-  ``failed`` → the job fails. Tests write that file to drive a job.
+  ``failed`` → the job fails. Tests write that file to drive a job. The wait ends when the
+  job is cancelled or the server stops, and after ``$MMODA_EMPTY_MAX_WAIT`` s (default 600).
 * ``$MMODA_EMPTY_RUN_LOG``, if set, gets one line (the job id) per completed run.
 """
 
@@ -52,10 +55,11 @@ def wait_for_state(ctx: ComputeContext, *, log_submit: bool = False) -> None:
     path = state_path()
     if log_submit and (not path.exists() or not path.read_text().strip()):
         path.write_text("submitted")
-    max_wait = float(os.environ.get("MMODA_EMPTY_MAX_WAIT", "3600"))
+    max_wait = float(os.environ.get("MMODA_EMPTY_MAX_WAIT", "600"))
     t0 = time.monotonic()
     reported = None
     while True:
+        ctx.check()  # a cancel or a server stop ends the wait
         state = read_state()
         if state == "done":
             return
@@ -282,3 +286,5 @@ class EmptySemiAsync(Instrument):
 
 
 __instruments__ = [Empty, EmptyAsync, EmptySemiAsync]
+#: registered only with DISPATCHER_DEBUG_MODE=yes (see mmoda_ext.instruments.registry)
+__debug_only__ = True

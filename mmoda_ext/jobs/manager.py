@@ -93,7 +93,8 @@ class JobManager(LoggingConfigurable):
         self._executor: ThreadPoolExecutor | None = None
         self._mailer: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
-        self._cancelled: set[str] = set()
+        #: job id -> the generation (run) the user cancelled; a new run is never stopped by it
+        self._cancelled: dict[str, int] = {}
         self._queued: set[str] = set()
         self._lock = threading.Lock()
         self._client_lock = threading.Lock()
@@ -112,9 +113,12 @@ class JobManager(LoggingConfigurable):
         """Start the workers and resume every unfinished job found in the store."""
         await asyncio.get_running_loop().run_in_executor(None, self.start_sync)
 
-    async def stop(self) -> None:
-        """Stop: running products stop at their next progress report and resume on next start."""
-        await asyncio.get_running_loop().run_in_executor(None, self.stop_sync)
+    async def stop(self) -> bool:
+        """Stop: running products stop at their next check and resume on next start.
+
+        Returns False when a job thread was still running after ``stop_timeout`` (its job is
+        released and resumes on the next start; the caller may end the process)."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.stop_sync)
 
     def start_sync(self) -> None:
         if self._executor is not None:
@@ -130,14 +134,18 @@ class JobManager(LoggingConfigurable):
         self._heartbeat.start()
         self.log.info("Job manager started in %s; resumed %d unfinished job(s)", self.root_path, resumed)
 
-    def stop_sync(self) -> None:
+    def stop_sync(self) -> bool:
         if self._executor is None:
-            return
+            return True
         self._stopping.set()
         executor, mailer = self._executor, self._mailer
         waiter = threading.Thread(target=executor.shutdown, kwargs={"wait": True, "cancel_futures": True})
         waiter.start()
         waiter.join(self.stop_timeout)
+        clean = not waiter.is_alive()
+        if not clean:
+            self.log.warning("job threads still running after %g s: %s; they resume on the next start",
+                             self.stop_timeout, ", ".join(sorted(self._queued)))
         for job_id in list(self._queued):
             self.store.release(job_id, self.owner)
         if mailer is not None:
@@ -152,6 +160,7 @@ class JobManager(LoggingConfigurable):
             if cluster is not None:
                 cluster.close()
             self._dask_client, self._own_client = None, False
+        return clean
 
     def close(self) -> None:
         self.stop_sync()
@@ -234,8 +243,15 @@ class JobManager(LoggingConfigurable):
         query_type: str = "Real",
         allow_unknown: bool = False,
         session_id: str | None = None,
+        client: str | None = None,
     ) -> Job:
-        """Accept a request; the returned job is durably stored (or is the identical earlier one)."""
+        """Accept a request; the returned job is durably stored (or is the identical earlier one).
+
+        ``client`` is the caller's network address: anonymous callers are rate-limited per
+        address (a session id is theirs to choose, so it cannot be the key); users per user.
+        An anonymous caller repeating another session's request shares its job (a cache) but
+        never learns that session's id.
+        """
         inst, params = self.prepare(instrument, product, raw, rights, allow_unknown=allow_unknown)
         anonymous = self.is_anonymous(rights)
         user = "anonymous" if anonymous else rights.user
@@ -248,7 +264,7 @@ class JobManager(LoggingConfigurable):
             params=hashed, outdir=self.root_path / "jobs" / jid, query_type=query_type,
             session_id=session_id,
         )
-        rate_key = user if not anonymous else f"anonymous:{session_id or ''}"
+        rate_key = user if not anonymous else f"anonymous@{client or 'local'}"
         try:
             job, created = self.store.submit(
                 job, rights, rate_key=rate_key, rate_limit=rights.requests_per_hour,
@@ -267,7 +283,21 @@ class JobManager(LoggingConfigurable):
             self.log.info("job %s accepted: %s %s for %s", jid, inst.name, product, user)
             self._mail(self.notifier.submitted, job)
             self._schedule(jid)
+        return self._view(job, rights, session_id)
+
+    def _view(self, job: Job, rights: Rights, session_id: str | None) -> Job:
+        """The job as this caller may see it: an anonymous caller sees only their own session id."""
+        if self.is_anonymous(rights) and job.session_id is not None and job.session_id != session_id:
+            job.session_id = None
         return job
+
+    def owns_session(self, job: Job, rights: Rights, session_id: str | None) -> bool:
+        """Whether the caller controls the job: its user, or for an anonymous job its session."""
+        if getattr(rights, "admin", False) or self.admin_roles & set(rights.roles):
+            return True
+        if self.is_anonymous(rights):
+            return job.user == "anonymous" and bool(session_id) and job.session_id == session_id
+        return job.user == rights.user
 
     def _products_ok(self, job: Job) -> bool:
         try:
@@ -283,15 +313,18 @@ class JobManager(LoggingConfigurable):
             return job.user == "anonymous"  # the job id is the capability, as in MMODA
         return job.user == rights.user
 
-    def get(self, job_id: str, rights: Rights) -> Job:
-        """The caller's job; 404 for an unknown job and for anyone else's (no hint it exists)."""
+    def get(self, job_id: str, rights: Rights, session_id: str | None = None) -> Job:
+        """The caller's job; 404 for an unknown job and for anyone else's (no hint it exists).
+
+        Anonymous jobs are readable by their id (the id is the capability, as in MMODA), but
+        their session id is shown only to that session."""
         job = self.store.get(job_id)
         if job is None or not self._may_see(job, rights):
             raise PublicError(
                 f"There is no job {job_id!r} of yours. Check the job id, or submit the request again.",
                 parameter="job_id", value=job_id, status=404,
             )
-        return job
+        return self._view(job, rights, session_id)
 
     def list(self, rights: Rights, session_id: str | None = None) -> list[Job]:
         """The caller's jobs, newest first (anonymous callers: only those of their session)."""
@@ -299,14 +332,21 @@ class JobManager(LoggingConfigurable):
             return self.store.list_user("anonymous", session_id) if session_id else []
         return self.store.list_user(rights.user, session_id)
 
-    def cancel(self, job_id: str, rights: Rights) -> Job:
-        """Cancel the caller's unfinished job (a finished one is returned as it is)."""
-        job = self.get(job_id, rights)
+    def cancel(self, job_id: str, rights: Rights, session_id: str | None = None) -> Job:
+        """Cancel the caller's unfinished job (a finished one is returned as it is).
+
+        An anonymous job can be cancelled only by the session that submitted it."""
+        job = self.get(job_id, rights, session_id)
         if job.status.finished:
             return job
-        self._cancelled.add(job_id)
+        if not self.owns_session(self.store.get(job_id) or job, rights, session_id):
+            raise PublicError(
+                f"Job {job_id} was submitted by another session; only that session may cancel it "
+                "(give its session_id).", parameter="session_id", value=session_id, status=403,
+            )
+        self._cancelled[job_id] = job.generation
         self.store.finish(job_id, None, JobStatus.CANCELLED, error="The job was cancelled at the user's request.")
-        return self.get(job_id, rights)
+        return self.get(job_id, rights, session_id)
 
     def products(self, job_id: str, rights: Rights) -> ProductSet:
         """The products of the caller's finished job (files under ``job.outdir``)."""
@@ -398,15 +438,25 @@ class JobManager(LoggingConfigurable):
             return self._dask_client
 
     def _context(self, job: Job, rights: Rights, on_progress) -> Any:
+        check = self._check_callback(job.job_id, job.generation)
         if self.compute == "serial":
-            return SerialContext(self.get_archive(), job.outdir, rights, on_progress, cache=self.cache)
+            return SerialContext(self.get_archive(), job.outdir, rights, on_progress, cache=self.cache, check=check)
         return DaskContext(
-            self.get_archive(), job.outdir, rights, on_progress, client=self.dask_client(), cache=self.cache
+            self.get_archive(), job.outdir, rights, on_progress, client=self.dask_client(), cache=self.cache,
+            check=check,
         )
 
+    def _check_callback(self, job_id: str, generation: int):
+        def check() -> None:
+            if self._stopping.is_set() or self._cancelled.get(job_id) == generation:
+                raise _Interrupted(job_id)
+
+        return check
+
     def _execute(self, job_id: str) -> None:
+        ran: list[int] = []
         try:
-            self._execute_claimed(job_id)
+            self._execute_claimed(job_id, ran)
         except Exception as err:
             # never leave a claimed job behind: the heartbeat would renew its lease forever
             self.log.exception("job %s: unexpected error in the job manager", job_id)
@@ -420,13 +470,27 @@ class JobManager(LoggingConfigurable):
         finally:
             with self._lock:
                 self._queued.discard(job_id)
+            self._after_run(job_id, ran[0] if ran else None)
 
-    def _execute_claimed(self, job_id: str) -> None:
+    def _after_run(self, job_id: str, generation: int | None) -> None:
+        """Forget a cancellation once its run ended; run at once a resubmission that came
+        while the cancelled run was still stopping (it found the job queued)."""
+        job = self.store.get(job_id)
+        if job is None:
+            return
+        cancelled = self._cancelled.get(job_id)
+        if cancelled is not None and (job.status.finished or cancelled < job.generation):
+            self._cancelled.pop(job_id, None)
+        if generation is not None and job.generation != generation and not job.status.finished:
+            self._schedule(job_id)
+
+    def _execute_claimed(self, job_id: str, ran: list[int]) -> None:
         if self._stopping.is_set():
             return
         job = self.store.claim(job_id, self.owner, self.lease_seconds)
         if job is None:
             return  # finished meanwhile, or another live manager runs it
+        ran.append(job.generation)
         if self._products_ok(job):
             # a previous attempt wrote its products, then the process died: do not run again
             self._finish_done(job, "products found from an interrupted attempt")
@@ -446,12 +510,12 @@ class JobManager(LoggingConfigurable):
         drop = {"instrument", "product_type", "query_type"} - set(inst.param_set(job.product).names())
         params = {k: v for k, v in job.params.items() if k not in drop}
         for retry in range(self.max_retries + 1):
-            if job_id in self._cancelled:
+            if self._cancelled.get(job_id) == job.generation:
                 return
             shutil.rmtree(job.outdir, ignore_errors=True)
             ctx = None
             try:
-                ctx = self._context(job, rights, self._progress_callback(job_id))
+                ctx = self._context(job, rights, self._progress_callback(job_id, job.generation))
                 result = self._run_product(inst, job.product, params, ctx)
                 write_products(result, job.outdir)
             except _Interrupted:
@@ -507,11 +571,11 @@ class JobManager(LoggingConfigurable):
         if job is not None:
             self._mail(self.notifier.finished, job)
 
-    def _progress_callback(self, job_id: str):
+    def _progress_callback(self, job_id: str, generation: int):
         last = [0.0]
 
         def on_progress(fraction: float, message: str) -> None:
-            if self._stopping.is_set() or job_id in self._cancelled:
+            if self._stopping.is_set() or self._cancelled.get(job_id) == generation:
                 raise _Interrupted(job_id)
             now = time.monotonic()
             if fraction < 1.0 and now - last[0] < self.progress_interval:

@@ -17,7 +17,7 @@ import signal
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from traitlets import Bool, Float, Integer, Unicode, default
+from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from ..access.tiers import TierTable
@@ -72,6 +72,8 @@ class MMODAServe(Application):
                       "'submitted' (quick jobs answer 'done' at once)").tag(config=True)
     token_max_refresh_interval = Float(604800.0, min=0.0, help="Longest /refresh_token extension (s)").tag(config=True)
     announce = Bool(True, help="Print the URL once listening").tag(config=True)
+    trusted_proxies = List(Unicode(), help="Addresses of reverse proxies whose X-Forwarded-For is "
+                           "believed: anonymous callers are rate-limited per client address").tag(config=True)
 
     aliases = {
         "ip": "MMODAServe.ip",
@@ -98,7 +100,8 @@ class MMODAServe(Application):
         tiers = TierTable.load(self.tiers_file)
         return make_app(manager, tiers=tiers, token_secret=self.token_secret, base_url=self.base_url,
                         sync_wait=self.sync_wait,
-                        mmoda_token_max_refresh_interval=self.token_max_refresh_interval)
+                        mmoda_token_max_refresh_interval=self.token_max_refresh_interval,
+                        mmoda_trusted_proxies=list(self.trusted_proxies))
 
     async def serve(self) -> None:
         manager = self.init_manager()
@@ -118,7 +121,12 @@ class MMODAServe(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         server.stop()
-        await manager.stop()
+        if not await manager.stop():
+            # a product did not reach a stopping point in time: its job is released in the
+            # store and resumes on the next start, so ending here loses nothing
+            self.log.warning("mmoda serve: exiting with job threads still running")
+            logging.shutdown()
+            os._exit(0)
         manager.close()
 
     def start(self) -> None:

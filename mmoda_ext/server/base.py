@@ -49,13 +49,27 @@ class MMODAHandler(web.RequestHandler):
     # -- request -------------------------------------------------------------------------
 
     def request_token(self) -> str | None:
-        """A token from ``Authorization: Bearer``/``token`` header or the ``token`` argument."""
-        auth = self.request.headers.get("Authorization", "")
-        for prefix in ("Bearer ", "token "):
-            if auth.startswith(prefix):
-                return auth[len(prefix):].strip() or None
+        """A token from the ``Authorization: Bearer``/``token`` header (scheme in any case,
+        as RFC 7235 says) or the ``token`` argument."""
+        scheme, _, value = self.request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() in ("bearer", "token") and value.strip():
+            return value.strip()
         value = self.get_argument("token", None)
         return value if value not in (None, "", "None", "\x00") else None
+
+    def client_address(self) -> str:
+        """The caller's address: the peer, or, when the peer is a trusted proxy (setting
+        ``mmoda_trusted_proxies``), the last address it forwarded that is not itself a proxy."""
+        peer = self.request.remote_ip or "unknown"
+        trusted = set(self.settings.get("mmoda_trusted_proxies") or ())
+        if peer not in trusted:
+            return peer
+        forwarded = [a.strip() for a in self.request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
+        for addr in reversed(forwarded):
+            if addr not in trusted:
+                return addr[:64]
+        real = self.request.headers.get("X-Real-Ip", "").strip()
+        return real[:64] or peer
 
     def claims_for(self, token: str | None) -> dict[str, Any] | None:
         """Verified claims of ``token`` (raises ``TokenError``), or None without a token."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
+import secrets
 import string
 import time
 from typing import Any
@@ -66,7 +66,7 @@ def not_understood(message: str, debug: str = "") -> DispatcherError:
 
 
 def random_session_id() -> str:
-    return "".join(random.choices(string.ascii_uppercase + string.digits, k=16))
+    return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
 
 
 class DispatcherHandler(MMODAHandler):
@@ -204,8 +204,7 @@ class RunAnalysisHandler(DispatcherHandler):
         for key in ("instrument", "query_status"):
             if not args.get(key):
                 raise not_understood(f"the request has no '{key}'; it is required")
-        token = args.get("token") if isinstance(args.get("token"), str) else None
-        claims = self.claims_for(token)
+        claims = self.claims_for(self.request_token())
         rights = self.rights_for(claims)
         inst = self.instrument(args["instrument"])
         product = args.get("product_type")
@@ -256,7 +255,7 @@ class RunAnalysisHandler(DispatcherHandler):
             try:
                 job = await asyncio.to_thread(
                     self.manager.submit, inst.name, product, raw, rights, query_type=query_type,
-                    session_id=session_id)
+                    session_id=session_id, client=self.client_address())
             except AccessError as err:
                 return self.refused(err, args, session_id, inst, product, query_type, rights, t0)
             except PublicError as err:
@@ -310,10 +309,10 @@ class RunAnalysisHandler(DispatcherHandler):
                                       else "Error when getting query products")
             exit_status["error_message"] = f"Instrument: {job.instrument}, product: {job.product}\n\n{job.error or ''}"
             exit_status["debug_message"] = job.error or ""
-        reports = [{"job_id": job.job_id, "session_id": job.session_id or session_id,
+        reports = [{"job_id": job.job_id, "session_id": session_id,
                     "instrument_name": job.instrument, "action": status, "node_id": "mmoda",
                     "message": m} for m in job.messages[-50:]]
-        job_monitor = {"job_id": job.job_id, "session_id": job.session_id or session_id,
+        job_monitor = {"job_id": job.job_id, "session_id": session_id,
                        "status": status, "progress": job.progress, "full_report_dict_list": reports}
         products: dict[str, Any] = {}
         if first or status in ("done", "failed"):
@@ -322,7 +321,7 @@ class RunAnalysisHandler(DispatcherHandler):
         if status == "done":
             encoded = encode_products(job.products(), job.instrument, job.product)
             products.update(encoded)
-            products.update({"session_id": job.session_id or session_id, "job_id": job.job_id,
+            products.update({"session_id": session_id, "job_id": job.job_id,
                              "input_prod_list": params.get("scw_list") or params.get("p_list") or []})
         return {"query_status": status, "products": products, "exit_status": exit_status,
                 "job_monitor": job_monitor, "job_status": status, "session_id": session_id,

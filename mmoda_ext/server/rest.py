@@ -143,27 +143,35 @@ class JobsHandler(RestHandler):
         session_id = body.get("session_id")
         job = await asyncio.to_thread(self.manager.submit, instrument, product, raw, rights,
                                       query_type=query_type,
-                                      session_id=str(session_id) if session_id else None)
+                                      session_id=str(session_id) if session_id else None,
+                                      client=self.client_address())
         self.set_header("Location", f"{self.api_base}/jobs/{job.job_id}")
         self.write_json(job_model(job, self.api_base), status=201)
 
 
 class JobHandler(RestHandler):
+    def session_id(self) -> str | None:
+        """The caller's session (argument or JSON body): an anonymous job's control key."""
+        value = self.get_argument("session_id", None)
+        if value is None and self.request.body and self.request.method in ("POST", "DELETE"):
+            value = self.json_body().get("session_id")
+        return str(value) if value else None
+
     @public_errors
     def get(self, job_id: str) -> None:
-        job = self.manager.get(job_id, self.current_rights())
+        job = self.manager.get(job_id, self.current_rights(), self.session_id())
         self.write_json(job_model(job, self.api_base))
 
     @public_errors
     def delete(self, job_id: str) -> None:
-        job = self.manager.cancel(job_id, self.current_rights())
+        job = self.manager.cancel(job_id, self.current_rights(), self.session_id())
         self.write_json(job_model(job, self.api_base))
 
 
 class CancelHandler(JobHandler):
     @public_errors
     def post(self, job_id: str) -> None:
-        job = self.manager.cancel(job_id, self.current_rights())
+        job = self.manager.cancel(job_id, self.current_rights(), self.session_id())
         self.write_json(job_model(job, self.api_base))
 
 

@@ -118,8 +118,9 @@ def test_manager_hashes_normalised_parameters_as_mmoda(make_manager):
     assert job.params["p"] == 2.0 and job.params["query_type"] == "Real"
 
 
-def test_registered_empty_instrument_gives_the_wire_job_ids(make_manager):
+def test_registered_empty_instrument_gives_the_wire_job_ids(make_manager, monkeypatch):
     """Through the real registry (mmoda_ext/instruments/empty.py) and the manager."""
+    monkeypatch.setenv("DISPATCHER_DEBUG_MODE", "yes")
     m = make_manager(start=False, instruments={})
     general = Rights(roles=frozenset({"general"}))
     job = m.submit("empty", "numerical", {"p": "5"}, general, query_type="Dummy")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from serve_helpers import ServeProcess, make_token
+
+# the servers run with MMODA's conformance instruments; tests list them from the same registry
+os.environ["DISPATCHER_DEBUG_MODE"] = "yes"
 
 
 @pytest.fixture(scope="session")

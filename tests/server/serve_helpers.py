@@ -1,6 +1,7 @@
 """Helpers: a real ``mmoda serve`` subprocess on 127.0.0.1, driven over HTTP by tests.
 
-The server runs with MMODA's test token key ``secretkey_test`` (as the dispatcher tests do),
+The server runs with MMODA's test token key ``secretkey_test`` and ``DISPATCHER_DEBUG_MODE=yes``
+(the ``empty*`` conformance instruments), as the dispatcher tests do,
 products in-process (``--compute serial``), a private job root, and its own working
 directory holding the ``empty*`` instruments' state file.
 """
@@ -41,6 +42,7 @@ class ServeProcess:
         out = self.workdir / "serve.out"
         out.write_text("")
         env = dict(os.environ, MMODA_TOKEN_SECRET=SECRET, MMODA_EMPTY_STATE_DIR=str(self.workdir),
+                   DISPATCHER_DEBUG_MODE="yes",
                    MMODA_EMPTY_RUN_LOG=str(self.run_log), MMODA_ARCHIVE=str(self.archive),
                    PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "mmoda_ext.cli", "serve", "--port", str(self.port), "--root", str(self.root),

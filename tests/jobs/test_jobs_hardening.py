@@ -1,0 +1,156 @@
+"""Hardening of the job engine (issue 8): the embedded Dask cluster cannot be used by another
+local process, the conformance instruments exist only in debug mode, every wait ends on cancel
+or stop, and a cancelled request can run again."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+import pytest
+from jobs_toy import read_lines
+
+from mmoda_ext.access.rights import Rights
+from mmoda_ext.instruments import registry
+from mmoda_ext.instruments.empty import STATE_FILE
+from mmoda_ext.jobs.compute import is_secret_name, local_client
+from mmoda_ext.models import JobStatus
+
+SECRET = "hardening-test-secret-0123456789"
+
+
+def wait_for(predicate, timeout: float = 10.0, poll: float = 0.02) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached in time")
+        time.sleep(poll)
+
+
+@pytest.fixture(scope="module")
+def secure_client():
+    """The embedded cluster as ``mmoda serve`` makes it, started while a server secret is set."""
+    saved = os.environ.get("MMODA_TOKEN_SECRET")
+    os.environ["MMODA_TOKEN_SECRET"] = SECRET
+    os.environ["MMODA_SMTP_PASSWORD"] = SECRET
+    try:
+        client = local_client(1)
+    finally:
+        os.environ.pop("MMODA_SMTP_PASSWORD")
+        if saved is None:
+            os.environ.pop("MMODA_TOKEN_SECRET")
+        else:
+            os.environ["MMODA_TOKEN_SECRET"] = saved
+    yield client
+    cluster = client.cluster
+    client.close()
+    cluster.close()
+
+
+def test_embedded_cluster_is_tls_loopback_and_refuses_other_credentials(secure_client):
+    from distributed import Client
+    from distributed.security import Security
+
+    cluster = secure_client.cluster
+    address = cluster.scheduler_address
+    assert address.startswith("tls://127.0.0.1:")
+    workers = secure_client.scheduler_info()["workers"]
+    assert workers and all(w.startswith("tls://127.0.0.1:") for w in workers)
+    # anyone else (own self-signed credentials, or none) cannot connect, hence cannot run code
+    with pytest.raises((OSError, TimeoutError, ValueError, TypeError)):
+        Client(address, security=Security.temporary(), timeout=3)
+    with pytest.raises((OSError, TimeoutError, ValueError, TypeError)):
+        Client(address.replace("tls://", "tcp://"), timeout=3)
+    # no dashboard: the scheduler's HTTP server answers /health only (no identity.json)
+    import httpx
+
+    ports = [s.getsockname()[1] for s in cluster.scheduler.http_server._sockets.values()]
+    hosts = {s.getsockname()[0] for s in cluster.scheduler.http_server._sockets.values()}
+    assert hosts == {"127.0.0.1"}
+    base = f"http://127.0.0.1:{ports[0]}"
+    assert httpx.get(base + "/health", timeout=5).status_code == 200
+    for path in ("/json/identity.json", "/status", "/info/main/workers.html"):
+        assert httpx.get(base + path, timeout=5).status_code == 404
+
+
+def test_no_server_secret_in_workers_and_every_socket_on_loopback(secure_client):
+    envs = secure_client.run(lambda: {k: v for k, v in os.environ.items() if is_secret_name(k)})
+    assert envs and all(env == {} for env in envs.values()), envs
+    assert all(SECRET not in str(v) for v in envs.values())
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        for conn in proc.net_connections(kind="inet"):
+            if conn.status == psutil.CONN_LISTEN:
+                assert conn.laddr.ip == "127.0.0.1", (proc.pid, conn)
+
+
+def test_cancel_stops_the_dask_tasks(make_manager, toy, alice, secure_client):
+    m = make_manager(compute="dask", client=secure_client)
+    job = m.submit("toy", "slow", {"duration": 20.0, "steps": 40, "tag": "dask-cancel"}, alice)
+    wait_for(lambda: m.get(job.job_id, alice).progress > 0, 30)
+    t0 = time.monotonic()
+    m.cancel(job.job_id, alice)
+    wait_for(lambda: not m._queued, 3)
+    # every queued task was cancelled: the worker is idle within one task (0.5 s)
+    wait_for(lambda: not any(secure_client.processing().values()), 3)
+    assert time.monotonic() - t0 < 3
+    assert read_lines(toy.log_dir / "runs.log") == []
+
+
+def test_conformance_instruments_only_in_debug_mode(monkeypatch):
+    monkeypatch.delenv("DISPATCHER_DEBUG_MODE", raising=False)
+    assert not [n for n in registry() if n.startswith("empty")]
+    monkeypatch.setenv("DISPATCHER_DEBUG_MODE", "yes")
+    assert {"empty", "empty-async", "empty-semi-async"} <= set(registry())
+
+
+@pytest.fixture
+def debug_manager(make_manager, tmp_path, monkeypatch):
+    """A manager over the real registry in debug mode; the empty state file under tmp_path."""
+    monkeypatch.setenv("DISPATCHER_DEBUG_MODE", "yes")
+    monkeypatch.setenv("MMODA_EMPTY_STATE_DIR", str(tmp_path))
+    (tmp_path / STATE_FILE).unlink(missing_ok=True)
+    return lambda **kw: make_manager(instruments={}, **kw)
+
+
+def test_cancel_ends_a_state_file_wait_and_a_resubmission_runs(debug_manager, tmp_path):
+    m = debug_manager()
+    anon = Rights()
+    job = m.submit("empty-async", "dummy", {}, anon, session_id="S1")
+    wait_for(lambda: m.store.get(job.job_id).attempts == 1)  # claimed: waiting for the state file
+    t0 = time.monotonic()
+    assert m.cancel(job.job_id, anon, session_id="S1").status is JobStatus.CANCELLED
+    wait_for(lambda: not m._queued, 2)
+    assert time.monotonic() - t0 < 2
+    again = m.submit("empty-async", "dummy", {}, anon, session_id="S1")
+    assert again.job_id == job.job_id and again.generation == 1
+    (tmp_path / STATE_FILE).write_text("done")
+    done = m.wait(job.job_id, 10)
+    assert done.status is JobStatus.DONE and done.attempts == 1, done
+    assert job.job_id not in m._cancelled
+
+
+def test_resubmission_while_the_cancelled_run_is_stopping_runs(debug_manager, tmp_path):
+    """Cancel and resubmit at once: the new run starts when the old thread lets go."""
+    m = debug_manager()
+    anon = Rights()
+    job = m.submit("empty-async", "dummy", {}, anon, session_id="S2")
+    wait_for(lambda: m.store.get(job.job_id).attempts == 1)
+    m.cancel(job.job_id, anon, session_id="S2")
+    m.submit("empty-async", "dummy", {}, anon, session_id="S2")
+    (tmp_path / STATE_FILE).write_text("done")
+    assert m.wait(job.job_id, 10).status is JobStatus.DONE
+
+
+def test_stop_is_bounded_while_a_job_waits(debug_manager, tmp_path):
+    m = debug_manager(stop_timeout=5.0)
+    job = m.submit("empty-async", "dummy", {}, Rights(), session_id="S3")
+    wait_for(lambda: m.store.get(job.job_id).attempts == 1)
+    t0 = time.monotonic()
+    assert m.stop_sync() is True
+    assert time.monotonic() - t0 < 2
+    assert m.store.get(job.job_id).status.value in ("submitted", "progress")  # resumes on restart
+    (tmp_path / STATE_FILE).write_text("done")
+    m2 = debug_manager()
+    assert m2.wait(job.job_id, 10).status is JobStatus.DONE
