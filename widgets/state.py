@@ -359,6 +359,33 @@ class ProductsState(_ClientState):
         return job
 
 
+    def fit(self, src_name: str, model: str = "powerlaw") -> dict | None:
+        """Submit the spectral fit of one source of a spectrum job (same windows and version)."""
+        self.error = ""
+        params = {k: v for k, v in self.job["params"].items()
+                  if k not in ("instrument", "product_type", "query_type", "selected_catalog", "RA", "DEC")}
+        try:
+            return self.client.submit(self.job["instrument"], "spectral_fit", **{
+                **params, "src_name": src_name, "xspec_model": model})
+        except ClientError as err:
+            self.error = err.message
+            return None
+
+    def save(self, folder: str = "mmoda-products") -> list[str]:
+        """Write the job's FITS files under ``folder/<job_id>/`` (downloads); their paths."""
+        from pathlib import Path
+
+        out = Path(folder) / self.job["job_id"]
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for p in self.products:
+            if p.hdul is not None:
+                path = out / f"{p.name}.fits"
+                p.hdul.writeto(path, overwrite=True)
+                paths.append(str(path))
+        return paths
+
+
 class BannerState(_ClientState):
     """Current news and known issues (published by the team through the API)."""
 

@@ -1,0 +1,87 @@
+"""Products panel: mosaic in the sky view, selectable sources → spectrum / light curve, plots."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+import ipywidgets as w
+
+from .. import data
+from ..state import ProductsState
+from .plots import curve_figure, spectrum_view
+from .skyview import SkyView
+
+__all__ = ["ProductsPanel"]
+
+
+class ProductsPanel(w.VBox):
+    """Shows one job's products; follow-up requests go to ``on_submit`` (the jobs panel)."""
+
+    def __init__(self, state: ProductsState, on_submit: Callable[[dict], None] | None = None,
+                 sky_timeout: float = 20.0) -> None:
+        self.state, self.on_submit, self.sky_timeout = state, on_submit or (lambda job: None), sky_timeout
+        self.header = w.HTML("<i>no products yet: submit a request, then 'show products'</i>")
+        self.body = w.VBox()
+        self.error = w.HTML()
+        self.skyview: SkyView | None = None
+        super().__init__([self.header, self.error, self.body])
+        self.add_class("mmoda-products")
+
+    def show(self, job: dict) -> None:
+        prods = self.state.load(job)
+        p = job.get("params") or {}
+        self.header.value = (f"<b>{html.escape(job['instrument'])} {html.escape(job['product'])}</b> "
+                             f"{html.escape(str(p.get('src_name', '')))} · {len(prods)} products · "
+                             f"<span style='color:#888'>{job['job_id'][:10]}</span>")
+        self.error.value = html.escape(self.state.error)
+        parts: list[w.Widget] = []
+        mosaics = self.state.of_kind("_mosaic")
+        if mosaics:
+            parts += self._sky(mosaics[0])
+        for prod in self.state.of_kind("_lc")[:6]:
+            fig = curve_figure(data.light_curve(prod), f"{prod.meta.get('src_name', prod.name)} light curve")
+            parts.append(fig)
+        rmfs = {x.meta.get("src_name"): x for x in self.state.of_kind("_rmf")}
+        for prod in self.state.of_kind("_spectrum")[:6]:
+            name = prod.meta.get("src_name")
+            if name in rmfs:
+                fit = w.Button(description=f"fit {name}", icon="line-chart")
+                fit.on_click(lambda _, n=name: self._submit(self.state.fit(n)))
+                parts += [spectrum_view(data.spectrum(prod, rmfs[name]), f"{name} spectrum"), fit]
+        for prod in self.state.of_kind("spectral_fit"):
+            curve, pars = data.spectral_fit(prod)
+            text = ", ".join(f"{k} = {v:.4g} ± {e:.2g} {u}" for k, (v, e, u) in pars.items())
+            parts.append(spectrum_view(curve, f"{curve.name}: {prod.meta.get('xspec_model', '')} fit", text))
+        save = w.Button(description="download FITS", icon="download")
+        saved = w.HTML()
+        save.on_click(lambda _: setattr(saved, "value", "<br>".join(
+            f"<a href='{html.escape(x)}' download>{html.escape(x)}</a>" for x in self.state.save())))
+        parts += [w.HBox([save]), saved]
+        self.body.children = parts
+
+    def _sky(self, mosaic) -> list[w.Widget]:
+        cat = self.state.catalog
+        self.skyview = SkyView(data.significance_hdu(mosaic), cat, title=mosaic.name, timeout=self.sky_timeout)
+        if cat is None or not len(cat):
+            return [self.skyview, w.HTML("no source detected")]
+        options = [(f"{str(r['src_names']).strip():18s} {r['significance']:7.1f} σ", str(r["src_names"]).strip())
+                   for r in cat]
+        table = w.SelectMultiple(options=options, rows=min(8, len(options)), description="sources",
+                                 layout=w.Layout(width="420px"), style={"description_width": "70px"})
+        table.add_class("mmoda-sources")
+        table.observe(lambda c: setattr(self.state, "selected", list(c["new"])), names="value")
+        spec = w.Button(description="spectrum", icon="bar-chart", button_style="info")
+        lc = w.Button(description="light curve", icon="line-chart", button_style="info")
+        spec.on_click(lambda _: self._submit(self.state.follow_up(self._product("spectrum"))))
+        lc.on_click(lambda _: self._submit(self.state.follow_up(self._product("lc"))))
+        note = w.HTML("<span style='color:#666'>select sources, then ask for their spectrum or light curve</span>")
+        return [self.skyview, w.HBox([table, w.VBox([spec, lc, note])])]
+
+    def _product(self, kind: str) -> str:
+        return f"{self.state.job['instrument']}_{kind}"
+
+    def _submit(self, job: dict | None) -> None:
+        self.error.value = html.escape(self.state.error) if job is None else html.escape(self.state.message)
+        if job is not None:
+            self.on_submit(job)

@@ -1,0 +1,128 @@
+"""The mosaic in a sky view that works with no internet, with a WCSAxes picture as fallback.
+
+:class:`OfflineAladin` is ipyaladin's widget whose front end is loaded from the Jupyter
+server (``<base_url>mmoda/skyview/widget.js``, served by :mod:`mmoda_ext.server.skyview` with
+aladin-lite beside it) instead of esm.sh, over a local blank HiPS instead of CDS surveys.
+:class:`SkyView` shows the significance map as an image overlay and the detected sources as a
+labelled table layer (a click shows name, significance and flux); if the view has not loaded
+after ``timeout`` seconds (no WebGL2, no extension) it shows a matplotlib/WCSAxes picture.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+import ipywidgets as w
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from ipyaladin import Aladin
+from ipyaladin.utils.call_store import CallStore
+
+__all__ = ["OfflineAladin", "SkyView", "wcsaxes_png"]
+
+_LOADER = r"""
+let mod;
+function url(path) {
+  const el = document.getElementById("jupyter-config-data");
+  const base = el ? (JSON.parse(el.textContent).baseUrl || "/") : "/";
+  return new URL(base + "mmoda/" + path, location.origin).href;
+}
+function load() { return (mod ??= import(url("skyview/widget.js")).then((m) => m.default)); }
+function localSurvey(model) {
+  const o = { ...model.get("_init_options") };
+  if (typeof o.survey === "string" && o.survey.startsWith("mmoda:")) {
+    o.survey = url("skyview/" + o.survey.slice(6));
+    model.set("_init_options", o);
+  }
+}
+export default {
+  async initialize(ctx) { const m = await load(); if (m.initialize) return m.initialize(ctx); },
+  async render(ctx) { localSurvey(ctx.model); const m = await load(); return m.render(ctx); },
+};
+"""
+
+
+class OfflineAladin(Aladin):
+    """ipyaladin with aladin-lite and a blank base survey served by the Jupyter server."""
+
+    _esm = _LOADER
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("survey", "mmoda:hips/blank")
+        options.setdefault("background_color", "black")
+        options.setdefault("show_simbad_pointer_control", False)  # Sesame/SIMBAD are online
+        super().__init__(**options)
+        self._call_store = CallStore()  # ipyaladin's is shared by every instance
+
+
+def wcsaxes_png(sig_hdu: Any, catalog: Any = None, title: str = "") -> bytes:
+    """A PNG of the significance map on sky axes with the sources marked (no network, no browser)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from astropy.visualization import simple_norm
+    from astropy.wcs import WCS
+
+    fig = plt.figure(figsize=(6.4, 5.6), dpi=90)
+    ax = fig.add_subplot(projection=WCS(sig_hdu.header))
+    im = ax.imshow(sig_hdu.data, origin="lower", cmap="inferno",
+                   norm=simple_norm(sig_hdu.data, "asinh", percent=99.9))
+    ax.coords.grid(color="white", alpha=0.3, ls=":")
+    ax.set_xlabel("RA"), ax.set_ylabel("Dec")
+    fig.colorbar(im, ax=ax, label="significance [σ]", shrink=0.8)
+    if catalog is not None and len(catalog):
+        tr = ax.get_transform("icrs")
+        ax.scatter(catalog["ra"], catalog["dec"], s=90, transform=tr, facecolor="none", edgecolor="cyan")
+        for row in catalog:
+            ax.text(row["ra"], row["dec"], f"  {str(row['src_names']).strip()}", transform=tr,
+                    color="cyan", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+class SkyView(w.VBox):
+    """Sky view of one mosaic: significance overlay + source table layer; fallback picture."""
+
+    def __init__(self, sig_hdu: Any, catalog: Any = None, title: str = "", timeout: float = 20.0,
+                 fov: float | None = None) -> None:
+        self.sig_hdu, self.catalog, self.title = sig_hdu, catalog, title
+        self.status = w.HTML("<i>loading the sky view…</i>")
+        ra, dec = sig_hdu.header["CRVAL1"], sig_hdu.header["CRVAL2"]
+        size = fov or abs(sig_hdu.header.get("CDELT1", 0.08)) * max(sig_hdu.data.shape)
+        self.aladin = OfflineAladin(target=SkyCoord(ra, dec, unit="deg"), fov=size, height=420,
+                                    layout=w.Layout(width="100%"))
+        self.aladin.add_fits(fits.HDUList([fits.PrimaryHDU(sig_hdu.data, sig_hdu.header)]),
+                             name="significance", colormap="inferno", stretch="asinh", opacity=0.9)
+        if catalog is not None and len(catalog):
+            cols = [c for c in ("src_names", "significance", "FLUX", "FLUX_ERR", "ra", "dec") if c in catalog.colnames]
+            self.aladin.add_table(catalog[cols], shape="circle", name="sources", color="#00e5ff",
+                                  source_size=14, display_label=True, label_column="src_names",
+                                  label_color="#00e5ff")
+        self.fallback = w.Image(format="png", layout=w.Layout(max_width="640px"))
+        self.aladin.observe(self._loaded, names="_is_loaded")
+        self._timer = threading.Timer(timeout, self._give_up)
+        self._timer.daemon = True
+        self._timer.start()
+        super().__init__([self.status, self.aladin])
+        self.add_class("mmoda-skyview")
+
+    def _loaded(self, change: dict) -> None:
+        if change["new"]:
+            self._timer.cancel()
+            self.status.value = "<span class='mmoda-skyview-ready'>sky view: significance map and sources</span>"
+
+    def _give_up(self) -> None:
+        if not self.aladin._is_loaded:
+            self.show_fallback("the interactive sky view did not load; static view")
+
+    def show_fallback(self, why: str) -> None:
+        """Replace the view by the WCSAxes picture (also for reports)."""
+        self.fallback.value = wcsaxes_png(self.sig_hdu, self.catalog, self.title)
+        self.status.value = f"<i>{why}</i>"
+        self.children = [self.status, self.fallback]
