@@ -6,6 +6,14 @@ what is allowed and what to do, as dask-gateway's ``PublicException`` does.
 
 from __future__ import annotations
 
+import warnings
+
+# Library noise never reaches a user. UTC past the last known leap second (a request for 2030)
+# makes ERFA warn "dubious year" on every conversion: the times stay exact to the second we
+# need, and a request outside the data is answered with a message naming the mission window.
+# Every process that can show text (CLI, server, kernels, Dask workers) imports this module.
+warnings.filterwarnings("ignore", message=r".*dubious year", module=r"erfa(\..*)?")
+
 
 class PublicError(Exception):
     """An error the user caused and can fix; its message is shown verbatim.

@@ -31,7 +31,7 @@ def plot_spectrum(path: Path, rate: np.ndarray, error: np.ndarray, meta: dict[st
     ax.set_xlabel("Energy (keV)")
     ax.set_ylabel("Rate (cts s$^{-1}$ keV$^{-1}$, on-axis equivalent)")
     ax.grid(alpha=0.3, which="both")
-    ax.set_title(f"JEM-X{meta['unit']} spectrum of {meta['name']} · {meta['n_scw']} science windows · "
+    ax.set_title(f"JEM-X{meta['unit']} spectrum of {meta['name']} · {meta['n_scw']} of {meta.get('n_scw_matched', meta['n_scw'])} science windows · "
                  f"exposure {meta['exposure'] / 1e3:.1f} ks", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -46,5 +46,5 @@ def plot_lc(path: Path, lc: dict[str, np.ndarray], meta: dict[str, Any]) -> Path
         title=f"JEM-X{meta['unit']} {meta['e1']:g}–{meta['e2']:g} keV light curve of {meta['name']}",
         xlabel=f"Time since {start} UTC (s)", ylabel="Rate (cts/s, on-axis equivalent)",
         background=lc["brate"],
-        subtitle=f"{meta['n_scw']} science windows · bin {meta['timedel'] * 86400:g} s",
+        subtitle=f"{meta['n_scw']} of {meta.get('n_scw_matched', meta['n_scw'])} science windows · bin {meta['timedel'] * 86400:g} s",
     )

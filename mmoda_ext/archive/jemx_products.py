@@ -47,6 +47,7 @@ def write_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, meta: dic
         h["ONTIME"] = (float(meta["ontime"]), "[s] sum of window ONTIMEs")
         h["EXPOSURE"] = (float(meta["exposure"]), "[s] sum of window exposures")
         h["NUM_SCW"] = (int(meta["n_scw"]), "science windows in the mosaic")
+        h["NSCW_ALL"] = (int(meta.get("n_scw_matched", meta["n_scw"])), "science windows that matched")
         h["OSA_VERS"] = meta["osa_version"]
         wcs = frame.wcs().to_header()
         for key in ("MJDREF", "DATE-OBS", "MJD-OBS", "DATEREF", "TIMESYS", "TIMEUNIT"):
@@ -152,8 +153,25 @@ def write_arf(path: Path, unit: int) -> Path:
     return path
 
 
+def barycentric_ijd(ijd: np.ndarray, ra: float, dec: float) -> np.ndarray:
+    """BARYTIME: IJD (TT) of arrival at the solar-system barycentre (TDB), for the geocentre.
+
+    INTEGRAL is up to 0.5 light-second from the geocentre; its orbit is not simulated, so this
+    part of the correction (< 0.5 s) is left out.
+    """
+    from astropy.coordinates import EarthLocation, SkyCoord
+    from astropy.time import Time
+
+    if len(ijd) == 0:
+        return np.asarray(ijd, float)
+    t = Time(np.asarray(ijd, float) + 51544.0, format="mjd", scale="tt",
+             location=EarthLocation.from_geocentric(0.0, 0.0, 0.0, unit="m"))
+    ltt = t.light_travel_time(SkyCoord(ra, dec, unit="deg"), kind="barycentric")
+    return (t.tdb + ltt).mjd - 51544.0
+
+
 def write_lc(path: Path, lc: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
-    """``JMXi-SRC.-LCR``: TIME (IJD, bin centre), RATE, ERROR, BRATE, BERROR, FRACEXP, TIMEDEL.
+    """``JMXi-SRC.-LCR``: TIME (IJD, bin centre), RATE, ERROR, BRATE, BERROR, BARYTIME, FRACEXP, TIMEDEL.
 
     RATE is the on-axis-equivalent (vignetting-corrected) source rate of the PIF fit. BRATE is
     the fitted detector background under the source on the same scale: background counts in
@@ -166,12 +184,13 @@ def write_lc(path: Path, lc: dict[str, np.ndarray], meta: dict[str, Any]) -> Pat
     u = meta["unit"]
     cols = fits.ColDefs([
         fits.Column("TIME", "D", unit="d", array=lc["time"]),
-        fits.Column("TIMEDEL", "D", unit="d", array=lc["timedel"]),
         fits.Column("RATE", "E", unit="count/s", array=lc["rate"]),
         fits.Column("ERROR", "E", unit="count/s", array=lc["error"]),
         fits.Column("BRATE", "E", unit="count/s", array=lc["brate"]),
         fits.Column("BERROR", "E", unit="count/s", array=lc["berror"]),
+        fits.Column("BARYTIME", "D", unit="d", array=barycentric_ijd(lc["time"], meta["ra"], meta["dec"])),
         fits.Column("FRACEXP", "E", array=lc["fracexp"]),
+        fits.Column("TIMEDEL", "D", unit="d", array=lc["timedel"]),
     ])
     h = standard_header(_instr(u), meta["tstart"], meta["tstop"], extname=f"JMX{u}-SRC.-LCR")
     h["TIMEPIXR"] = (0.5, "TIME is the bin centre")
@@ -180,6 +199,10 @@ def write_lc(path: Path, lc: dict[str, np.ndarray], meta: dict[str, Any]) -> Pat
     h["RA_OBJ"], h["DEC_OBJ"] = float(meta["ra"]), float(meta["dec"])
     h["E_MIN"], h["E_MAX"] = (float(meta["e1"]), "[keV]"), (float(meta["e2"]), "[keV]")
     h["DEADC"] = float(meta["deadc"])
+    if "vignet" in meta:
+        h["VIGNET"] = (float(meta["vignet"]), "mean vignetting of the source")
+    if "detsig" in meta:
+        h["DETSIG"] = (float(meta["detsig"]), "significance of the mean rate")
     h["SW_TYPE"] = "POINTING"
     h["NUM_SCW"] = int(meta["n_scw"])
     h["OSA_VERS"] = meta["osa_version"]

@@ -94,8 +94,13 @@ def _request(args, archive):
 
 
 def _select(args, archive):
+    from ..instruments._integral_rules import check_mission_window
+    from ..instruments.isgri import Selection
+
     ra, dec, radius, t1, t2, maxp = _request(args, archive)
+    check_mission_window({"T1": t1.isot, "T2": t2.isot})
     windows = archive.index.select(ra, dec, radius, t1, t2, maxp, include_private=args.private)
+    windows = Selection(windows, archive.index.cone(ra, dec, radius, t1, t2, args.private).size)
     if not windows:
         raise NoDataError(
             f"No science window has its pointing axis within {radius:g} deg of RA={ra:.4f} DEC={dec:.4f} "
@@ -131,6 +136,8 @@ def _info(archive, args) -> int:
 
 
 def _list(archive, args) -> int:
+    from ..instruments.isgri import used_of
+
     windows = _select(args, archive)
     if args.json:
         print(json.dumps([w.to_dict() for w in windows], indent=1))
@@ -140,7 +147,9 @@ def _list(archive, args) -> int:
     for w in windows:
         print(f"{w.scw_id:17s} {w.t_start.utc.isot:23s} {w.ontime:7.0f} {w.deadc:6.3f} {w.ra:8.3f} "
               f"{w.dec:+7.3f} {w.pa:6.1f} {'yes' if w.private else 'no':>4s}  {w.target}")
-    print(f"{len(windows)} science windows, {sum(w.exposure for w in windows) / 1e3:.1f} ks exposure")
+    more = (f" (max_pointings={args.max_pointings}: a reproducible random subset; "
+            f"--max-pointings {windows.matched} lists all)" if windows.matched > len(windows) else "")
+    print(f"{used_of(windows)}, {sum(w.exposure for w in windows) / 1e3:.1f} ks exposure{more}")
     return 0
 
 

@@ -17,12 +17,12 @@ from typing import Any
 
 from ..access.rights import Rights
 from ..archive.fitsutil import ijd_to_time, to_ijd
-from ..archive.schedule import ANCHOR_IJD, ANCHOR_REV
+from ..archive.schedule import ANCHOR_IJD, ANCHOR_REV, END_IJD, FIRST_REV, rev_start
 from ..archive.scw import parse_scw_id
-from ..errors import AccessError, ParameterError
+from ..errors import AccessError, NoDataError, ParameterError
 from .params import to_time
 
-__all__ = ["OSA11_FIRST_REV", "check_osa_version", "check_osa_windows", "private_left_out",
+__all__ = ["OSA11_FIRST_REV", "check_mission_window", "check_osa_version", "check_osa_windows", "private_left_out",
            "private_message"]
 
 OSA11_FIRST_REV = ANCHOR_REV  # 1626
@@ -39,6 +39,27 @@ def _osa11_refusal(what: str, value: Any, parameter: str) -> ParameterError:
         f"OSA11.0's ISGRI/JEM-X calibration exists only from revolution {OSA11_FIRST_REV}; "
         f"{what}. {_OTHERS}",
     )
+
+
+def mission_window() -> tuple[str, str]:
+    """First and last day of INTEGRAL science data (revolution 26 to the end of operations)."""
+    return (ijd_to_time(float(rev_start(FIRST_REV))).utc.isot[:10],
+            ijd_to_time(END_IJD).utc.isot[:10])
+
+
+def check_mission_window(params: dict[str, Any], instrument: str = "INTEGRAL") -> None:
+    """Refuse, before any work, a time range entirely outside the mission, naming the mission's window."""
+    if params.get("scw_list") or params.get("T1") is None or params.get("T2") is None:
+        return
+    i1, i2 = to_ijd(to_time(params["T1"])), to_ijd(to_time(params["T2"]))
+    first, last = mission_window()
+    if i1 >= END_IJD or i2 <= float(rev_start(FIRST_REV)):
+        late = i1 >= END_IJD
+        side = f"INTEGRAL science data end on {last}" if late else f"INTEGRAL science data start on {first}"
+        raise NoDataError(
+            f"No {instrument} data between T1 = {params['T1']} and T2 = {params['T2']}: {side} "
+            f"(the mission's data cover {first} to {last}). Choose T1 and T2 within that window.",
+            parameter="T1" if late else "T2", value=params["T1"] if late else params["T2"])
 
 
 def check_osa_version(params: dict[str, Any], rights: Rights) -> None:

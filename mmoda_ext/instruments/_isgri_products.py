@@ -58,6 +58,7 @@ def write_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, meta: dic
         h["ONTIME"] = (float(meta["ontime"]), "[s] sum of window ONTIMEs")
         h["EXPOSURE"] = (float(meta["exposure"]), "[s] sum of window exposures")
         h["NUM_SCW"] = (int(meta["n_scw"]), "science windows in the mosaic")
+        h["NSCW_ALL"] = (int(meta.get("n_scw_matched", meta["n_scw"])), "science windows that matched")
         h["OSA_VERS"] = (meta["osa_version"], "rate scale of the intensities")
         h["MOSASPR"] = (0, "nearest-neighbour reprojection")
         h["CREATOR"] = "mmoda-hub isgri_image"
@@ -169,7 +170,7 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
     t2 = ijd_to_time(meta["tstop"]).utc.iso[:16]
     ax.set_title(
         f'{meta.get("instrument", "ISGRI")} {meta["e1"]:g}–{meta["e2"]:g} keV significance mosaic ({meta["osa_version"]})\n'
-        f'{t1} – {t2} UTC · {meta["n_scw"]} science windows · exposure {meta["exposure"] / 1e3:.1f} ks',
+        f'{t1} – {t2} UTC · {meta["n_scw"]} of {meta.get("n_scw_matched", meta["n_scw"])} science windows · exposure {meta["exposure"] / 1e3:.1f} ks',
         fontsize=10, pad=10,
     )
     fig.savefig(path, bbox_inches="tight")

@@ -23,12 +23,17 @@ from ..errors import AccessError, NoDataError, ParameterError
 from ..science import ibis, sources
 from ..science.coded_mask import DecodedImage
 from ..science.mosaic import MosaicAccumulator, mosaic_frame
-from ._integral_rules import check_osa_version, private_left_out, private_message
+from ._integral_rules import (
+    check_mission_window,
+    check_osa_version,
+    private_left_out,
+    private_message,
+)
 from ._isgri_window import ArchiveRef, ImagePlan, RatePlan, cache_root, image_task, rate_task
 from .base import Instrument, Product, ProductFile, ProductSet
 from .params import Float, Integer, ScwList, Select, to_time
 
-__all__ = ["Isgri", "IsgriImage", "select_windows", "isgri_params"]
+__all__ = ["Isgri", "IsgriImage", "Selection", "select_windows", "isgri_params", "used_of"]
 
 E_MIN_KEV, E_MAX_KEV = 15.0, 800.0
 #: a mosaic peak is named after a catalogue source within this distance (deg)
@@ -64,6 +69,7 @@ def check_common(params: dict[str, Any], rights: Rights) -> None:
                              "E1_keV must be smaller than E2_keV")
     n_req = len(params["scw_list"]) if params.get("scw_list") else params["max_pointings"]
     what = "scw_list" if params.get("scw_list") else "max_pointings"
+    check_mission_window(params)
     rights.check_scw_count(n_req, what)  # the message comes from the caller's tier
     if params.get("integral_data_rights") == "all-private" and not rights.private_data:
         raise AccessError(
@@ -74,8 +80,32 @@ def check_common(params: dict[str, Any], rights: Rights) -> None:
     check_osa_version(params, rights)  # OSA11.0 from rev 1626, OSA11.2-beta restricted
 
 
-def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tuple[list[Any], list[str]]:
-    """The science windows of a request (and messages about what was left out)."""
+class Selection(list):
+    """Selected science windows that remember how many matched the request (before max_pointings)."""
+
+    def __init__(self, windows: Any = (), matched: int | None = None) -> None:
+        super().__init__(windows)
+        self.matched = len(self) if matched is None else int(matched)
+
+
+def used_of(windows: list[Any]) -> str:
+    """``"50 of 144 science windows"``: every summary line says how many were used of how many matched."""
+    return f"{len(windows)} of {getattr(windows, 'matched', len(windows))} science windows"
+
+
+def subset_message(n: int, matched: int, params: dict[str, Any], rights: Rights) -> str:
+    """What ``max_pointings`` left out and how to use every matching window."""
+    text = (f"Used {n} of {matched} matching science windows (max_pointings={params['max_pointings']}: "
+            f"a reproducible random subset). To use all, set max_pointings={matched}")
+    if matched > rights.max_scw:
+        parts = -(-matched // rights.max_scw)
+        text += (f"; your tier '{rights.tier}' allows at most {rights.max_scw} per request, so split "
+                 f"T1-T2 into {parts} requests")
+    return text + "."
+
+
+def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tuple[Selection, list[str]]:
+    """The science windows of a request (and messages about what was left out or subsampled)."""
     include_private = bool(rights.private_data and params.get("integral_data_rights") == "all-private")
     messages: list[str] = []
     if params.get("scw_list"):
@@ -87,7 +117,7 @@ def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tupl
         if not windows:
             raise NoDataError("no science window found: every window of scw_list is private",
                               parameter="scw_list", value=params["scw_list"])
-        return windows, messages
+        return Selection(windows, len(params["scw_list"])), messages
     t1, t2 = to_time(params["T1"]), to_time(params["T2"])
     windows = archive.index.select(
         params["RA"], params["DEC"], params["radius"], t1, t2, params["max_pointings"],
@@ -101,10 +131,14 @@ def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tupl
             + ". Widen the time range or the radius.",
             parameter="T1", value=params["T1"],
         )
+    matched = int(archive.index.cone(params["RA"], params["DEC"], params["radius"], t1, t2,
+                                     include_private).size)
+    if matched > len(windows):
+        messages.append(subset_message(len(windows), matched, params, rights))
     n_private = private_left_out(params, archive, include_private)
     if n_private:
         messages.append(private_message(n_private))
-    return windows, messages
+    return Selection(windows, matched), messages
 
 
 class IsgriImage(Product):
@@ -155,7 +189,7 @@ class IsgriImage(Product):
                 d["flux_err"] = float(scale / np.sqrt(b)) if b > 0 else float("nan")
         tstart = min(x.tstart for x in windows)
         tstop = max(x.tstop for x in windows)
-        meta = {"e1": e1, "e2": e2, "tstart": tstart, "tstop": tstop, "n_scw": n,
+        meta = {"e1": e1, "e2": e2, "tstart": tstart, "tstop": tstop, "n_scw": n, "n_scw_matched": windows.matched,
                 "osa_version": params["osa_version"], "ontime": summary["ontime"],
                 "exposure": summary["exposure"], "threshold": params["detection_threshold"]}
         ctx.progress(0.98, "writing products")
@@ -166,7 +200,7 @@ class IsgriImage(Product):
         reg = out.write_regions(ctx.outdir / "isgri_image_catalog.reg", table)
         ctx.progress(1.0, "done")
         names = ", ".join(f"{d['name']} ({d['significance']:.1f}σ)" for d in dets) or "none"
-        messages.append(f"{n} science windows, {summary['exposure'] / 1e3:.1f} ks; detected: {names}")
+        messages.append(f"{used_of(windows)}, {summary['exposure'] / 1e3:.1f} ks; detected: {names}")
         return ProductSet(
             products=[
                 ProductFile("mosaic", "isgri_mosaic", fits=mos_path, png=png, meta=meta),
@@ -264,6 +298,7 @@ def detect(mos: DecodedImage, frame, sky: Any, threshold: float,
 class Isgri(Instrument):
     name = "isgri"
     description = "INTEGRAL IBIS/ISGRI coded-mask imager, 15 keV – 1 MeV"
+    instrument_query_name = "isgri_parameters"
 
     def __init__(self) -> None:
         from ._isgri_spectral import IsgriLightCurve, IsgriSpectralFit, IsgriSpectrum

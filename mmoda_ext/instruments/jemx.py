@@ -8,6 +8,7 @@ One Dask task per science window; results are folded as they arrive (bounded mem
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -17,13 +18,22 @@ import numpy as np
 from ..access.rights import Rights
 from ..archive import jemx_data
 from ..archive import jemx_products as out
-from ..errors import NoDataError
-from ..science import coded_mask, jemx, jemx_response, sources
+from ..errors import NoDataError, ParameterError
+from ..science import coded_mask, jemx, sources
 from ..science.mosaic import MosaicAccumulator, mosaic_frame, reproject_window
 from . import _isgri_products as common_out
+from ._catalog import catalog_params, selected_sources
 from ._isgri_window import ArchiveRef, cache_root, cached_decoded, decoded_key
 from .base import Instrument, Product, ProductFile, ProductSet
-from .isgri import _progress_span, _sum_pair, check_common, detect, select_windows
+from .isgri import (
+    Selection,
+    _progress_span,
+    _sum_pair,
+    check_common,
+    detect,
+    select_windows,
+    used_of,
+)
 from .params import Float, Integer, ScwList, Select
 
 __all__ = ["Jemx", "jemx_params", "jemx_windows"]
@@ -65,7 +75,7 @@ def jemx_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tuple[
             f"(revolutions {revs[0]}–{revs[-1]}).{hint}", parameter="jemx_num", value=unit)
     if len(on) < len(windows):
         messages.append(f"{len(windows) - len(on)} science window(s) left out: JEM-X{unit} was off")
-    return on, messages
+    return Selection(on, windows.matched), messages
 
 
 def _catalogue(archive: Any, scw: Any, frame) -> list[tuple[str, float, float]]:
@@ -86,13 +96,59 @@ def _shifts(frame, positions: list[tuple[float, float]]) -> list[tuple[float, fl
     return out_
 
 
-def _fit_positions(archive: Any, scw: Any, frame, ra: float, dec: float) -> list[tuple[float, float]]:
-    """The target first, then catalogue sources in the field (fitted jointly, not reported)."""
-    pos = [(ra, dec)]
+def _sep_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    r1, d1, r2, d2 = map(np.radians, (ra1, dec1, ra2, dec2))
+    c = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(r1 - r2)
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def _fit_positions(archive: Any, scw: Any, reported: tuple) -> list[tuple[float, float]]:
+    """The reported sources first, then the other catalogued sources in the field (fitted
+    jointly, not reported). Sources simulated but unknown to the catalogue are not used."""
+    from .isgri import is_catalogued
+
+    pos = [(float(ra), float(dec)) for _, ra, dec in reported]
     for src in archive.sky.near(scw.ra, scw.dec, FIELD_DEG):
-        if np.hypot((src.ra - ra) * np.cos(np.radians(dec)), src.dec - dec) > 0.05:
-            pos.append((src.ra, src.dec))
+        if is_catalogued(src) and all(_sep_deg(src.ra, src.dec, ra, dec) > 0.05 for ra, dec in pos):
+            pos.append((float(src.ra), float(src.dec)))
     return pos
+
+
+def jemx_sources(archive: Any, windows: list[Any], params: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(name, ra, dec) of the sources to extract: ``selected_catalog`` if given, else the
+    catalogued sources in the windows' fields plus the requested position (named ``src_name``
+    unless a catalogued source lies within 0.2° of it), as MMODA does."""
+    from .isgri import MATCH_RADIUS_DEG, is_catalogued
+
+    selected = selected_sources(params)
+    if selected is not None:
+        return selected
+    out: dict[str, tuple[str, float, float]] = {}
+    for w in windows:
+        for src in archive.sky.near(w.ra, w.dec, FIELD_DEG):
+            if is_catalogued(src) and src.name not in out:
+                out[src.name] = (src.name, float(src.ra), float(src.dec))
+    ra, dec = float(params["RA"]), float(params["DEC"])
+    if not any(_sep_deg(ra, dec, x[1], x[2]) < MATCH_RADIUS_DEG for x in out.values()):
+        name = str(params.get("src_name") or "query")
+        out.setdefault(name, (name, ra, dec))
+    return list(out.values())
+
+
+def _usable(win, frame, reported: tuple, positions: list[tuple[float, float]]):
+    """Shifts to fit (positions that reach the detector) and, per reported source seen at
+    ≥ MIN_RESPONSE, (name, column, vignetting, shift). Positions off the sky grid are dropped."""
+    shifts, index = [], []
+    for i, s in enumerate(_shifts(frame, positions)):
+        if not (np.isfinite(s[0]) and np.isfinite(s[1])):
+            continue
+        resp = _response(win, s)
+        if resp <= 0.0:
+            continue
+        shifts.append(s)
+        if i < len(reported) and resp >= MIN_RESPONSE:
+            index.append((reported[i][0], len(shifts) - 1, resp, s))
+    return shifts, index
 
 
 # -- per-window tasks (top-level, picklable) ---------------------------------------------------
@@ -108,7 +164,9 @@ class Plan:
     dec: float = 0.0
     mosaic: Any = None
     clean_threshold: float = 5.0
-    edges: tuple[float, ...] = ()
+    sources: tuple = ()  # ((name, ra, dec), ...) reported by spectra and light curves
+    origin: float = 0.0  # IJD of light-curve bin 0
+    bin_d: float = 0.0  # light-curve bin width (d)
     cache: str = ""  # provenance-cache root of image_task ("" = none), see _isgri_window
 
 
@@ -160,56 +218,69 @@ def rate_task(plan: Plan, positions: tuple, scw: Any) -> tuple[np.ndarray, np.nd
 
 
 def spectrum_task(plan: Plan, scw: Any) -> dict[str, Any]:
+    """Per reported source in the field: Σ R/σ², Σ 1/σ² in the 16 bins, and its exposure."""
     archive = plan.archive.get()
     win = jemx_data.load_window(archive, scw, plan.unit)
     frame = jemx.window_frame(scw.ra, scw.dec, scw.pa, plan.unit)
-    shifts = _shifts(frame, _fit_positions(archive, scw, frame, plan.ra, plan.dec))
-    nb = len(jemx_response.SPEC_EDGES) - 1
-    res = {"wr": np.zeros(nb), "w": np.zeros(nb), "exposure": 0.0, "ontime": 0.0, "live": 0.0}
-    if _response(win, shifts[0]) < MIN_RESPONSE:
-        return res
+    shifts, index = _usable(win, frame, plan.sources, _fit_positions(archive, scw, plan.sources))
+    out: dict[str, Any] = {}
+    if not index:
+        return out
     cube = win.spectral_cube()
+    nb = cube.shape[0]
+    acc = {name: {"wr": np.zeros(nb), "w": np.zeros(nb)} for name, *_ in index}
     for k in range(nb):
         rates, errs, _ = _fit(win, cube[k], win.exposure, shifts)
-        if np.isfinite(rates[0]) and errs[0] > 0:
-            res["wr"][k], res["w"][k] = rates[0] / errs[0] ** 2, 1.0 / errs[0] ** 2
-    res.update(exposure=win.exposure, ontime=win.ontime, live=win.deadc * win.ontime)
-    return res
+        for name, j, *_ in index:
+            if np.isfinite(rates[j]) and errs[j] > 0:
+                acc[name]["wr"][k], acc[name]["w"][k] = rates[j] / errs[j] ** 2, 1.0 / errs[j] ** 2
+    for name, *_ in index:
+        out[name] = {**acc[name], "exposure": win.exposure, "ontime": win.ontime,
+                     "live": win.deadc * win.ontime, "n_scw": 1}
+    return out
+
+
+def lc_bins(scw: Any, origin: float, bin_d: float) -> tuple[int, int]:
+    """Global bin indices [k0, k1) of the grid ``origin + k·bin_d`` that a window overlaps."""
+    k0 = int(np.floor((scw.tstart - origin) / bin_d + 1e-9))
+    k1 = int(np.ceil((scw.tstop - origin) / bin_d - 1e-9))
+    return k0, max(k1, k0 + 1)
 
 
 def lc_task(plan: Plan, scw: Any) -> dict[str, Any]:
-    """Rates per time bin (global edges ``plan.edges``, IJD) that overlap this window."""
+    """Per reported source: rates in the bins of the global grid that this window overlaps."""
     archive = plan.archive.get()
     win = jemx_data.load_window(archive, scw, plan.unit)
     frame = jemx.window_frame(scw.ra, scw.dec, scw.pa, plan.unit)
-    shifts = _shifts(frame, _fit_positions(archive, scw, frame, plan.ra, plan.dec))
-    edges = np.asarray(plan.edges)
-    rows: list[dict[str, float]] = []
-    vign = _response(win, shifts[0])
-    if vign < MIN_RESPONSE:
-        return {"rows": rows, "deadc": win.deadc}
-    i0 = max(int(np.searchsorted(edges, scw.tstart, side="right")) - 1, 0)
-    i1 = min(int(np.searchsorted(edges, scw.tstop, side="left")), len(edges) - 1)
-    sub = edges[i0 : i1 + 1]
+    shifts, index = _usable(win, frame, plan.sources, _fit_positions(archive, scw, plan.sources))
+    out: dict[str, Any] = {"sources": {}, "deadc": win.deadc}
+    if not index:
+        return out
+    k0, k1 = lc_bins(scw, plan.origin, plan.bin_d)
+    sub = plan.origin + plan.bin_d * np.arange(k0, k1 + 1)
     cubes = win.time_binned(plan.e1, plan.e2, sub)
     good_frac = win.ontime / win.telapse
     g = jemx.geometry(plan.unit)
     # BRATE: background counts in the detector area open to the source (PIF-weighted), per
     # second, divided by the vignetting: the background under the source on RATE's scale
-    bsrc = float((g.pif(shifts[0]) * win.efficiency * win.background).sum())
+    bsrc = {name: float((g.pif(s) * win.efficiency * win.background).sum()) for name, _, _, s in index}
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in index}
     for k in range(len(sub) - 1):
         overlap = (min(sub[k + 1], scw.tstop) - max(sub[k], scw.tstart)) * 86400.0
         if overlap <= 0:
             continue
         expo = overlap * good_frac * win.deadc
         rates, errs, beta = _fit(win, cubes[k], expo, shifts)
-        if not np.isfinite(rates[0]):
-            continue
-        brate = beta * bsrc / expo / vign
-        berr = np.sqrt(max(beta * bsrc, 1.0)) / expo / vign
-        rows.append({"i": i0 + k, "rate": float(rates[0]), "error": float(errs[0]), "brate": float(brate),
-                     "berror": float(berr), "fracexp": overlap * good_frac / ((sub[k + 1] - sub[k]) * 86400.0)})
-    return {"rows": rows, "deadc": win.deadc}
+        for name, j, vign, _ in index:
+            if not np.isfinite(rates[j]):
+                continue
+            rows[name].append({"i": k0 + k, "rate": float(rates[j]), "error": float(errs[j]),
+                               "brate": float(beta * bsrc[name] / expo / vign),
+                               "berror": float(np.sqrt(max(beta * bsrc[name], 1.0)) / expo / vign),
+                               "fracexp": overlap * good_frac / (plan.bin_d * 86400.0),
+                               "vignet": vign})
+    out["sources"] = rows
+    return out
 
 
 # -- products -------------------------------------------------------------------------------
@@ -218,7 +289,7 @@ def lc_task(plan: Plan, scw: Any) -> dict[str, Any]:
 def _meta(params: dict[str, Any], windows: list[Any]) -> dict[str, Any]:
     return {"unit": int(params["jemx_num"]), "e1": params["E1_keV"], "e2": params["E2_keV"],
             "tstart": min(w.tstart for w in windows), "tstop": max(w.tstop for w in windows),
-            "n_scw": len(windows), "osa_version": params["osa_version"],
+            "n_scw": len(windows), "n_scw_matched": getattr(windows, "matched", len(windows)), "osa_version": params["osa_version"],
             "instrument": f"JEM-X{int(params['jemx_num'])}"}
 
 
@@ -279,7 +350,7 @@ class JemxImage(_JemxProduct):
         reg = common_out.write_regions(stem.with_name(stem.name + "_catalog.reg"), table)
         ctx.progress(1.0, "done")
         names = ", ".join(f"{d['name']} ({d['significance']:.1f}σ)" for d in dets) or "none"
-        messages.append(f"{len(windows)} science windows, {tot['exposure'] / 1e3:.1f} ks; detected: {names}")
+        messages.append(f"{used_of(windows)}, {tot['exposure'] / 1e3:.1f} ks; detected: {names}")
         return ProductSet(
             products=[ProductFile("mosaic", "jemx_mosaic", fits=mos_path, png=png, meta=meta),
                       ProductFile("catalog", "jemx_catalog", fits=cat_path,
@@ -290,9 +361,31 @@ class JemxImage(_JemxProduct):
         )
 
 
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9+\-]+", "_", name).strip("_") or "source"
+
+
+def _none_coded(params: dict[str, Any], sources: list[tuple[str, float, float]], unit: int) -> NoDataError:
+    names = ", ".join(s[0] for s in sources)
+    if params.get("selected_catalog"):
+        return NoDataError(
+            f"none of the {len(sources)} source(s) of selected_catalog ({names}) is inside the JEM-X{unit} "
+            "field of view in the selected science windows; select windows pointed nearer to them "
+            "(RA/DEC, radius, scw_list)", parameter="selected_catalog", value=[s[0] for s in sources])
+    return NoDataError(
+        f"no catalogue source and not the requested position (RA={params['RA']:.3f}, DEC={params['DEC']:.3f}) "
+        f"is inside the JEM-X{unit} field of view in the selected science windows ({names or 'none in reach'}); "
+        "JEM-X sees 13° across: use windows pointed within a few degrees of the source",
+        parameter="RA", value=params["RA"])
+
+
 class JemxSpectrum(_JemxProduct):
     name = "jemx_spectrum"
-    description = "JEM-X spectrum of the source at RA/DEC (16 channels) with RMF and ARF"
+    description = ("JEM-X spectra (16 channels) with RMF and ARF: one triple per source of "
+                   "selected_catalog, else per catalogue source in the field")
+
+    def params(self) -> list:
+        return catalog_params()
 
     def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
         from ..archive.jemx_plots import plot_spectrum
@@ -300,45 +393,57 @@ class JemxSpectrum(_JemxProduct):
         windows, messages = jemx_windows(params, ctx.archive, ctx.rights)
         meta = _meta(params, windows)
         unit = meta["unit"]
-        nb = len(jemx_response.SPEC_EDGES) - 1
-        init = {"wr": np.zeros(nb), "w": np.zeros(nb), "exposure": 0.0, "ontime": 0.0, "live": 0.0}
+        srcs = jemx_sources(ctx.archive, windows, params)
 
         def fold(acc, res):
-            return {k: acc[k] + res[k] for k in acc}
+            for name, r in res.items():
+                if name in acc:
+                    acc[name] = {k: acc[name][k] + r[k] for k in r}
+                else:
+                    acc[name] = dict(r)
+            return acc
 
         with _progress_span(ctx, 0.02, 0.95):
-            acc = ctx.map_reduce(partial(spectrum_task, self._plan(params, ctx)), windows, fold, init,
-                                 label=f"JEM-X{unit} spectra")
-        if acc["exposure"] <= 0:
-            raise NoDataError(f"the source at RA={params['RA']:.3f}, DEC={params['DEC']:.3f} is outside the "
-                              f"JEM-X field of view in every selected science window", parameter="RA",
-                              value=params["RA"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rate = np.where(acc["w"] > 0, acc["wr"] / acc["w"], np.nan)
-            err = np.where(acc["w"] > 0, 1.0 / np.sqrt(acc["w"]), np.nan)
-        name = params.get("src_name") or "source"
-        meta.update(name=name, ra=params["RA"], dec=params["DEC"], exposure=acc["exposure"],
-                    ontime=acc["ontime"], deadc=acc["live"] / max(acc["ontime"], 1e-9))
-        stem = f"jemx{unit}_spectrum_{name.replace(' ', '_')}"
-        pha = out.write_spectrum(ctx.outdir / f"{stem}.fits", rate, err, meta)
-        rmf = out.write_rmf(ctx.outdir / f"{stem}_rmf.fits", unit)
-        arf = out.write_arf(ctx.outdir / f"{stem}_arf.fits", unit)
-        png = plot_spectrum(ctx.outdir / f"{stem}.png", rate, err, meta)
+            acc = ctx.map_reduce(partial(spectrum_task, self._plan(params, ctx, sources=tuple(srcs))),
+                                 windows, fold, {}, label=f"JEM-X{unit} spectra")
+        products = []
+        for name, ra, dec in srcs:
+            a = acc.get(name)
+            if not a or a["exposure"] <= 0:
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rate = np.where(a["w"] > 0, a["wr"] / a["w"], np.nan)
+                err = np.where(a["w"] > 0, 1.0 / np.sqrt(a["w"]), np.nan)
+            m = dict(meta, name=name, ra=ra, dec=dec, exposure=a["exposure"], ontime=a["ontime"],
+                     deadc=a["live"] / max(a["ontime"], 1e-9), n_scw=a["n_scw"])
+            stem = f"jemx{unit}_spectrum_{_safe(name)}"
+            pha = out.write_spectrum(ctx.outdir / f"{stem}.fits", rate, err, m)
+            rmf = out.write_rmf(ctx.outdir / f"{stem}_rmf.fits", unit)
+            arf = out.write_arf(ctx.outdir / f"{stem}_arf.fits", unit)
+            png = plot_spectrum(ctx.outdir / f"{stem}.png", rate, err, m)
+            for kind, path, p in (("jemx_spectrum", pha, png), ("jemx_arf", arf, None), ("jemx_rmf", rmf, None)):
+                products.append(ProductFile(f"{kind}_{_safe(name)}", kind, fits=path, png=p,
+                                            meta={"product": kind, "src_name": name}))
+        if not products:
+            raise _none_coded(params, srcs, unit)
         ctx.progress(1.0, "done")
-        return ProductSet(
-            products=[ProductFile(name, "jemx_spectrum", fits=pha, png=png, meta={"src_name": name}),
-                      ProductFile(name, "jemx_arf", fits=arf, meta={"src_name": name}),
-                      ProductFile(name, "jemx_rmf", fits=rmf, meta={"src_name": name})],
-            messages=messages, meta={"scw_list": [w.scw_id for w in windows]},
-        )
+        return ProductSet(products=products, messages=messages,
+                          meta={"scw_list": [w.scw_id for w in windows],
+                                "sources": [p.meta["src_name"] for p in products[::3]]})
+
+
+#: at most this many light-curve bins per request (counted over the windows used)
+MAX_LC_BINS = 200000
 
 
 class JemxLightCurve(_JemxProduct):
     name = "jemx_lc"
-    description = "JEM-X light curve of the source at RA/DEC (PIF fit per time bin)"
+    description = ("JEM-X light curves (PIF fit per time bin): one per source of selected_catalog, "
+                   "else per catalogue source in the field")
 
     def params(self) -> list:
-        return [Float("time_bin", default=1000.0, unit="s", min=1.0, max=100000.0, help="Time bin")]
+        return [*catalog_params(),
+                Float("time_bin", default=1000.0, unit="s", min=1.0, max=100000.0, help="Time bin")]
 
     def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
         from ..archive.jemx_plots import plot_lc
@@ -348,46 +453,49 @@ class JemxLightCurve(_JemxProduct):
         unit = meta["unit"]
         dt = params["time_bin"] / 86400.0
         t0 = meta["tstart"]
-        n_bins = int(np.ceil((meta["tstop"] - t0) / dt))
-        if n_bins > 200000:
-            from ..errors import ParameterError
-
-            raise ParameterError("time_bin", params["time_bin"], f"at least {(meta['tstop'] - t0) * 86400 / 200000:.0f} s",
-                                 "More than 200000 bins")
-        edges = tuple(t0 + dt * np.arange(n_bins + 1))
-        plan = self._plan(params, ctx, edges=edges)
+        n_bins = sum(k1 - k0 for k0, k1 in (lc_bins(w, t0, dt) for w in windows))
+        if n_bins > MAX_LC_BINS:
+            span = sum((w.tstop - w.tstart) * 86400.0 for w in windows)
+            raise ParameterError(
+                "time_bin", params["time_bin"], f"at least {span / MAX_LC_BINS:.0f} s for these {len(windows)} windows",
+                f"time_bin={params['time_bin']:g} s gives {n_bins} bins over the {len(windows)} science windows "
+                f"used ({span / 1e3:.0f} ks); at most {MAX_LC_BINS} are allowed")
+        srcs = jemx_sources(ctx.archive, windows, params)
+        plan = self._plan(params, ctx, sources=tuple(srcs), origin=t0, bin_d=dt)
 
         def fold(acc, res):
-            acc["rows"].extend(res["rows"])
+            for name, rows in res["sources"].items():
+                acc["rows"].setdefault(name, []).extend(rows)
             acc["deadc"].append(res["deadc"])
             return acc
 
         with _progress_span(ctx, 0.02, 0.95):
-            acc = ctx.map_reduce(partial(lc_task, plan), windows, fold, {"rows": [], "deadc": []},
-                                 label=f"JEM-X{unit} light curve")
-        rows = _merge_bins(acc["rows"])
-        if not rows:
-            raise NoDataError(f"the source at RA={params['RA']:.3f}, DEC={params['DEC']:.3f} is outside the "
-                              "JEM-X field of view in every selected science window", parameter="RA",
-                              value=params["RA"])
-        e = np.asarray(edges)
-        idx = np.array([r["i"] for r in rows])
-        lc = {"time": 0.5 * (e[idx] + e[idx + 1]), "timedel": np.full(idx.size, dt)}
-        for k in ("rate", "error", "brate", "berror", "fracexp"):
-            lc[k] = np.array([r[k] for r in rows])
-        name = params.get("src_name") or "source"
-        meta.update(name=name, ra=params["RA"], dec=params["DEC"], timedel=dt,
-                    deadc=float(np.mean(acc["deadc"])), e1=params["E1_keV"], e2=params["E2_keV"])
-        stem = f"jemx{unit}_lc_{name.replace(' ', '_')}"
-        path = out.write_lc(ctx.outdir / f"{stem}.fits", lc, meta)
-        png = plot_lc(ctx.outdir / f"{stem}.png", lc, meta)
+            acc = ctx.map_reduce(partial(lc_task, plan), windows, fold, {"rows": {}, "deadc": []},
+                                 label=f"JEM-X{unit} light curves")
+        products = []
+        for name, ra, dec in srcs:
+            rows = _merge_bins(acc["rows"].get(name, []))
+            if not rows:
+                continue
+            idx = np.array([r["i"] for r in rows])
+            lc = {"time": t0 + (idx + 0.5) * dt, "timedel": np.full(idx.size, dt)}
+            for k in ("rate", "error", "brate", "berror", "fracexp", "vignet"):
+                lc[k] = np.array([r[k] for r in rows])
+            w = 1.0 / lc["error"] ** 2
+            m = dict(meta, name=name, ra=ra, dec=dec, timedel=dt, deadc=float(np.mean(acc["deadc"])),
+                     e1=params["E1_keV"], e2=params["E2_keV"], vignet=float(np.mean(lc["vignet"])),
+                     detsig=float(np.sum(w * lc["rate"]) / np.sqrt(np.sum(w))))
+            stem = f"jemx{unit}_lc_{_safe(name)}"
+            path = out.write_lc(ctx.outdir / f"{stem}.fits", lc, m)
+            png = plot_lc(ctx.outdir / f"{stem}.png", lc, m)
+            products.append(ProductFile(f"jemx_lc_{_safe(name)}", "jemx_lc", fits=path, png=png,
+                                        meta={"src_name": name, "time_bin": params["time_bin"], "time": "TIME",
+                                              "rate": "RATE", "rate_err": "ERROR"}))
+        if not products:
+            raise _none_coded(params, srcs, unit)
         ctx.progress(1.0, "done")
-        return ProductSet(
-            products=[ProductFile(name, "jemx_lc", fits=path, png=png,
-                                  meta={"src_name": name, "time_bin": params["time_bin"], "time": "TIME",
-                                        "rate": "RATE", "rate_err": "ERROR"})],
-            messages=messages, meta={"scw_list": [w.scw_id for w in windows]},
-        )
+        return ProductSet(products=products, messages=messages,
+                          meta={"scw_list": [w.scw_id for w in windows]})
 
 
 def _merge_bins(rows: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -404,6 +512,7 @@ def _merge_bins(rows: list[dict[str, float]]) -> list[dict[str, float]]:
         w = np.array([1.0 / r["error"] ** 2 for r in rs])
         wb = np.array([1.0 / max(r["berror"], 1e-9) ** 2 for r in rs])
         out_.append({"i": i, "rate": float(np.sum(w * [r["rate"] for r in rs]) / w.sum()),
+                     "vignet": float(np.mean([r["vignet"] for r in rs])),
                      "error": float(1.0 / np.sqrt(w.sum())),
                      "brate": float(np.sum(wb * [r["brate"] for r in rs]) / wb.sum()),
                      "berror": float(1.0 / np.sqrt(wb.sum())),
@@ -413,6 +522,7 @@ def _merge_bins(rows: list[dict[str, float]]) -> list[dict[str, float]]:
 
 class Jemx(Instrument):
     name = "jemx"
+    instrument_query_name = "jemx_parameters"
     description = "INTEGRAL JEM-X coded-mask X-ray monitor (two units), 3–35 keV"
 
     def __init__(self) -> None:
