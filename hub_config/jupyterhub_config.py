@@ -218,6 +218,7 @@ if PUBLIC_PORT and serve_accepts_base_url():
 # /services/dask-gateway/clusters/<name>/... as well as its own /services/mmoda-dashboards/...).
 # Until the guard exists, the prefix goes to the hub, which serves no dashboard (404).
 if DASHBOARDS_PORT and has_module("mmoda_ext.services.dashboards"):
+    access.append("access:services!service=mmoda-dashboards")  # any user may ask; owners see
     services.append({
         "name": "mmoda-dashboards",
         "url": f"http://{LOCAL}:{DASHBOARDS_PORT}",
@@ -225,6 +226,8 @@ if DASHBOARDS_PORT and has_module("mmoda_ext.services.dashboards"):
         "cwd": str(STATE),
         "environment": {**service_env, "MMODA_GATEWAY_PORT": str(GATEWAY_PORT)},
         "oauth_no_confirm": True,
+        # the guard asks the gateway, with the browser's token, whether the user owns the cluster
+        "oauth_client_allowed_scopes": ["access:services!service=dask-gateway"],
     })
     c.Proxy.extra_routes = {"/services/dask-gateway/clusters/": f"http://{LOCAL}:{DASHBOARDS_PORT}"}
 else:

@@ -1,0 +1,76 @@
+"""The archive service of the real platform is the guard: a user calling it directly with their
+own hub token (bypassing the extension) is held to their tier; the private tier gets private data.
+
+The platform (provider, hub, gateway, archive, ...) is the session's ``platform`` fixture; the
+users log in through the provider's form first, so their hub groups come from the provider.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mmoda_ext.archive.fitsutil import to_ijd
+from mmoda_ext.archive.remote import RemoteArchive
+
+pytestmark = pytest.mark.integration
+
+#: Crab, rev 2716: public windows on 2024-02-27, private ones from 2024-02-28
+PRIV = {"ra": 83.633, "dec": 22.015, "radius": 15.0,
+        "t1": to_ijd("2024-02-27T21:00:00"), "t2": to_ijd("2024-02-28T03:00:00")}
+
+
+@pytest.fixture(scope="module")
+def archive_url(platform) -> str:
+    return f"{platform.hub_url}/services/mmoda-archive/"
+
+
+def _client(url: str, token: str | None) -> httpx.Client:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    return httpx.Client(base_url=url, headers=headers, timeout=120, trust_env=False)
+
+
+def _token(platform, user: str) -> str:
+    platform.login(user).close()  # groups from the provider's claims
+    return platform.user_token(user)
+
+
+def test_no_token_403(archive_url):
+    with _client(archive_url, None) as c:
+        r = c.post("api/select", json=PRIV)
+    assert r.status_code == 403 and "hub token" in r.json()["error"]
+
+
+def test_registered_user_refused_private_windows_and_over_500(platform, archive_url, tmp_path):
+    token = _token(platform, "registered")
+    with _client(archive_url, token) as c:
+        assert c.get("api/info").json()["caller"]["tier"] == "registered"
+        r = c.post("api/select", json={**PRIV, "include_private": True})
+        assert r.status_code == 403 and "private" in r.json()["error"]
+        r = c.post("api/select", json={**PRIV, "max_pointings": 501})
+        assert r.status_code == 403
+        assert r.json()["limit"] == 500 and "501" in r.json()["error"]
+        windows = c.post("api/select", json=PRIV).json()["windows"]
+    assert windows and not any(w["private"] for w in windows)
+    # the same through RemoteArchive, as the extension and its Dask workers use it
+    remote = RemoteArchive(archive_url, token, tmp_path)
+    with pytest.raises(Exception) as err:
+        remote.index.select(PRIV["ra"], PRIV["dec"], PRIV["radius"], PRIV["t1"], PRIV["t2"],
+                            include_private=True)
+    assert getattr(err.value, "status", None) == 403
+
+
+def test_private_tier_user_gets_private_windows(platform, archive_url, tmp_path):
+    token = _token(platform, "private")
+    remote = RemoteArchive(archive_url, token, tmp_path)
+    assert remote.info()["caller"]["private_data"] is True
+    ws = remote.index.select(PRIV["ra"], PRIV["dec"], PRIV["radius"], PRIV["t1"], PRIV["t2"],
+                             include_private=True)
+    private = [w for w in ws if w.private]
+    assert private and any(not w.private for w in ws)
+    path = remote.ensure_window("isgri", private[0])
+    assert path.stat().st_size > 100_000
+    # the registered user cannot download the window the private user could
+    with _client(archive_url, _token(platform, "registered")) as c:
+        r = c.get(f"api/data/isgri/{private[0].scw_id}.fits")
+    assert r.status_code == 403 and "private" in r.json()["error"]
