@@ -22,6 +22,7 @@ from ..archive.isgri_data import FIELD_RADIUS_DEG, band_channels, load_window
 from ..errors import NoDataError, ParameterError
 from ..science import ibis, lightcurve, spectral_fit, spectrum
 from ..science.spectrum import MIN_CODING
+from ._catalog import catalog_params, selected_sources
 from ._integral_rules import check_osa_version, check_osa_windows
 from ._isgri_window import ArchiveRef
 from .base import Product, ProductFile, ProductSet
@@ -35,8 +36,15 @@ FLUX_BAND = (20.0, 100.0)
 
 # -- sources and shifts ----------------------------------------------------------------------------
 
-def field_sources(archive: Any, windows: list[Any], params: dict[str, Any]) -> tuple[list[tuple], int]:
-    """([(name, ra, dec, id)], index of the requested source) for the windows' fields."""
+def field_sources(archive: Any, windows: list[Any], params: dict[str, Any]
+                  ) -> tuple[list[tuple], int, set[str]]:
+    """([(name, ra, dec, id)], index of the requested source, names to report).
+
+    Without ``selected_catalog``: the catalogued sources of the windows' fields plus the
+    requested position (named ``src_name``), all reported. With it: its sources, reported,
+    then the other catalogued field sources, fitted jointly but not reported (so that a bright
+    neighbour left out of the user's catalogue does not leak into the background).
+    """
     from .isgri import is_catalogued
 
     seen: dict[str, tuple] = {}
@@ -44,13 +52,35 @@ def field_sources(archive: Any, windows: list[Any], params: dict[str, Any]) -> t
         for s in archive.sky.near(w.ra, w.dec, FIELD_RADIUS_DEG):
             if is_catalogued(s) and s.name not in seen:
                 seen[s.name] = (s.name, float(s.ra), float(s.dec), int(s.id))
-    srcs = list(seen.values())
     ra, dec = float(params["RA"]), float(params["DEC"])
+    selected = selected_sources(params)
+    if selected is not None:
+        srcs = []
+        for name, sra, sdec in selected:
+            known = archive.sky.find(name)
+            srcs.append((name, sra, sdec, int(known.id) if known is not None else -1))
+        for s in seen.values():
+            if s[0] not in {x[0] for x in srcs} and all(
+                    _sep_deg(s[1], s[2], x[1], x[2]) > MATCH_DEG for x in srcs):
+                srcs.append(s)
+        names = [x[0] for x in selected]
+        wanted = str(params.get("src_name") or "")
+        target = next((i for i, x in enumerate(selected) if x[0] == wanted),
+                      next((i for i, x in enumerate(selected) if _sep_deg(x[1], x[2], ra, dec) < MATCH_DEG), 0))
+        return srcs, target, set(names)
+    srcs = list(seen.values())
     near = [s for s in archive.sky.near(ra, dec, MATCH_DEG) if s.name in seen]
     if near:
-        return srcs, [s[0] for s in srcs].index(near[0].name)
+        return srcs, [s[0] for s in srcs].index(near[0].name), {s[0] for s in srcs}
     srcs.append((str(params.get("src_name") or "query"), ra, dec, -1))
-    return srcs, len(srcs) - 1
+    return srcs, len(srcs) - 1, {s[0] for s in srcs}
+
+
+def _sep_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    """Angular distance (deg)."""
+    r1, d1, r2, d2 = map(np.radians, (ra1, dec1, ra2, dec2))
+    c = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(r1 - r2)
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
 
 
 def _shifts(scw: Any, positions: tuple) -> tuple[list[int], list[tuple[float, float]]]:
@@ -162,13 +192,25 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9+\-]+", "_", name).strip("_") or "source"
 
 
-def _prepare(params: dict[str, Any], ctx: Any) -> tuple[list, list[str], list[tuple], int]:
+def _prepare(params: dict[str, Any], ctx: Any) -> tuple[list, list[str], list[tuple], int, set[str]]:
     from .isgri import select_windows
 
     windows, messages = select_windows(params, ctx.archive, ctx.rights)
     check_osa_windows(params, windows)
-    srcs, target = field_sources(ctx.archive, windows, params)
-    return windows, messages, srcs, target
+    srcs, target, report = field_sources(ctx.archive, windows, params)
+    return windows, messages, srcs, target, report
+
+
+def _none_coded(params: dict[str, Any], report: set[str]) -> NoDataError:
+    """No product: say which sources were asked for and what to change."""
+    if params.get("selected_catalog"):
+        return NoDataError(
+            f"none of the {len(report)} source(s) of selected_catalog ({', '.join(sorted(report))}) is "
+            "coded in the selected science windows; select windows pointed nearer to them (RA/DEC, "
+            "radius, scw_list) or send the catalogue of an image of these windows",
+            parameter="selected_catalog", value=sorted(report))
+    return NoDataError("no catalogue source is coded in the selected science windows",
+                       parameter="RA", value=params["RA"])
 
 
 def _fit_band(revolutions: set[int]) -> tuple[float, float]:
@@ -206,6 +248,9 @@ def _sum_spectra(params: dict[str, Any], ctx: Any, windows, srcs, only: set[str]
 
 
 class _IsgriProduct(Product):
+    def params(self) -> list:
+        return catalog_params()
+
     def check(self, params: dict[str, Any], rights: Rights) -> None:
         from .isgri import check_common
 
@@ -218,8 +263,8 @@ class IsgriSpectrum(_IsgriProduct):
     description = "ISGRI spectra of the catalogue sources in the field (OSA ii_spectra_extract): PHA + ARF + RMF"
 
     def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
-        windows, messages, srcs, _ = _prepare(params, ctx)
-        sums = _sum_spectra(params, ctx, windows, srcs)
+        windows, messages, srcs, _, report = _prepare(params, ctx)
+        sums = _sum_spectra(params, ctx, windows, srcs, only=report)
         version = params["osa_version"]
         products = []
         meta = {"osa_version": version}
@@ -243,8 +288,7 @@ class IsgriSpectrum(_IsgriProduct):
             if fit is not None:
                 messages.append(f"{s.name}: {fit.summary()}")
         if not products:
-            raise NoDataError("no catalogue source is coded in the selected science windows",
-                              parameter="RA", value=params["RA"])
+            raise _none_coded(params, report)
         return ProductSet(products, messages, {"scw_list": [w.scw_id for w in windows],
                                                "sources": [s.name for s in sums.values() if s.n_scw]})
 
@@ -255,6 +299,7 @@ class IsgriSpectralFit(_IsgriProduct):
 
     def params(self) -> list:
         return [
+            *catalog_params(),
             Select("xspec_model", default="powerlaw", choices=spectral_fit.MODELS,
                    help="Spectral model (XSPEC name)"),
             String("ph_file_name", default="", optional=True,
@@ -264,7 +309,7 @@ class IsgriSpectralFit(_IsgriProduct):
         ]
 
     def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
-        windows, messages, srcs, target = _prepare(params, ctx)
+        windows, messages, srcs, target, _ = _prepare(params, ctx)
         name = srcs[target][0]
         s = _sum_spectra(params, ctx, windows, srcs, only={name})[name]
         if s.n_scw == 0:
@@ -295,7 +340,7 @@ class IsgriLightCurve(_IsgriProduct):
     description = "ISGRI light curves of the catalogue sources in the field (OSA ii_lc_extract)"
 
     def params(self) -> list:
-        return [Float("time_bin", default=1000.0, unit="s", min=20.0,
+        return [*catalog_params(), Float("time_bin", default=1000.0, unit="s", min=20.0,
                       help=f"Bin width in seconds, 20 to {lightcurve.MAX_TIME_BIN_S:g}")]
 
     def check(self, params: dict[str, Any], rights: Rights) -> None:
@@ -307,18 +352,19 @@ class IsgriLightCurve(_IsgriProduct):
         super().check(params, rights)
 
     def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
-        windows, messages, srcs, _ = _prepare(params, ctx)
+        windows, messages, srcs, _, report = _prepare(params, ctx)
         e1, e2 = params["E1_keV"], params["E2_keV"]
         i0, i1 = band_channels(e1, e2)
         be1, be2 = float(spectrum.CHANNELS[i0]), float(spectrum.CHANNELS[i1])
         bin_s = float(params["time_bin"])
         origin = min(w.tstart for w in windows)
         plan = LcPlan(ArchiveRef.of(ctx.archive), tuple(srcs), e1, e2, origin, bin_s)
-        sums = {s[0]: lightcurve.LcSum(s[0], s[1], s[2]) for s in srcs}
+        sums = {s[0]: lightcurve.LcSum(s[0], s[1], s[2]) for s in srcs if s[0] in report}
 
         def fold(acc, res):
             for name, arrays in res["sources"].items():
-                acc[name].add(*arrays)
+                if name in acc:
+                    acc[name].add(*arrays)
             return acc
 
         sums = ctx.map_reduce(partial(lc_task, plan), windows, fold, sums, label="ISGRI light curves")

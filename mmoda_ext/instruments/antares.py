@@ -114,6 +114,8 @@ class AntaresSpectrum(Product):
 
 class Antares(Instrument):
     name = "antares"
+    source_query_name = "source_query"
+    instrument_query_name = "instrument_query"
     description = "ANTARES neutrino telescope, public 2007-2017 point-source sample: flux upper limits"
     products = {"antares_spectrum": AntaresSpectrum()}
 

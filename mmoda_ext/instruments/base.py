@@ -128,6 +128,9 @@ class Product:
 
     name: str = ""
     description: str = ""
+    #: the dispatcher's query name (``/api/meta-data``); empty means ``<name>_query``
+    query_name: str = ""
+
     #: product-specific parameters; instantiated per call so defaults cannot be shared
     def params(self) -> list[Param]:
         return []
@@ -146,6 +149,10 @@ class Instrument:
     description: str = ""
     #: products keyed by name, filled by subclasses
     products: dict[str, Product] = {}
+    #: the dispatcher's source and instrument query names (``/api/meta-data``, as MMODA's plugins);
+    #: an empty instrument query name means ``<name>_instrument_query``
+    source_query_name: str = "src_query"
+    instrument_query_name: str = ""
 
     def params(self) -> list[Param]:
         """Instrument-wide parameters besides the common ones."""

@@ -129,6 +129,16 @@ def zero_image(ctx: ComputeContext, name: str) -> ProductFile:
     return ProductFile(name=name, kind="image", fits=path, meta={"oda_name": None, "oda_meta": {}})
 
 
+#: the dummy plugin's query names (captures/meta.txt; ``oda-api get -i empty`` prints them)
+QUERY_NAMES = {
+    "dummy": "empty_parameters_dummy_query", "numerical": "numerical_parameters_dummy_query",
+    "file_dummy": "file_parameters_dummy_query", "failing": "failing_parameters_dummy_query",
+    "parametrical": "parametrical_parameters_dummy_query", "echo": "echo_parameters_dummy_query",
+    "restricted": "restricted_parameters_dummy_query", "structured": "structured_param_dummy_query",
+    "optional": "optional_param_dummy_query",
+}
+
+
 class _EmptyProduct(Product):
     #: Real queries wait for the state file
     follows_state = False
@@ -136,6 +146,7 @@ class _EmptyProduct(Product):
 
     def __init__(self, name: str, description: str = "", params: list[Param] | None = None) -> None:
         self.name = name
+        self.query_name = QUERY_NAMES.get(name, "")
         self.description = description or f"MMODA test product '{name}'"
         self._params = params or []
 
@@ -241,6 +252,7 @@ class Empty(Instrument):
 
 class EmptyAsync(Instrument):
     name = "empty-async"
+    instrument_query_name = "empty_async_instrument_query"
     description = "MMODA asynchronous test instrument (Real queries follow the state file)"
 
     def __init__(self) -> None:

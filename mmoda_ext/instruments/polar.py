@@ -127,6 +127,7 @@ class PolarLightCurve(Product):
 
 class Polar(Instrument):
     name = "polar"
+    instrument_query_name = "polar_parameters"
     description = "POLAR GRB polarimeter on Tiangong-2 (2016-2017): light curves"
     products = {"polar_lc": PolarLightCurve()}
 

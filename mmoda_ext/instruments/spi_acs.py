@@ -189,6 +189,7 @@ class SpiAcsLightCurve(Product):
 
 class SpiAcs(Instrument):
     name = "spi_acs"
+    instrument_query_name = "spiacs_parameters"
     description = "INTEGRAL SPI anticoincidence shield: all-sky 50 ms count rate, GRB light curves"
     products = {"spi_acs_lc": SpiAcsLightCurve()}
 

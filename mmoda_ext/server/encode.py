@@ -265,7 +265,8 @@ def oda_identity(pf: ProductFile, instrument: str) -> tuple[str, str | None, dic
 
     Explicit ``meta["oda_encoding"]``, ``meta["oda_name"]``, ``meta["oda_meta"]`` win. Otherwise
     the product kind decides, so that the client's attribute names are MMODA's:
-    ``mosaic_image_0_mosaic``, ``dispatcher_catalog_1``, ``isgri_spectrum_0_Crab_isgri_spectrum``,
+    ``mosaic_image_0_mosaic``, ``dispatcher_catalog_1``, ``isgri_spectrum_0_Crab_isgri_spectrum``
+    (spectra carry no name, so the client names them after the request),
     ``isgri_lc_0_Crab``, ``spi_acs_lc_0_query``.
     """
     kind = pf.kind
@@ -275,7 +276,9 @@ def oda_identity(pf: ProductFile, instrument: str) -> tuple[str, str | None, dic
     elif kind.endswith("mosaic"):
         enc, name, meta = "numpy", "mosaic_image", {"product": "mosaic", "instrument": instrument, "src_name": ""}
     elif kind.endswith(("_spectrum", "_arf", "_rmf")) and instrument in ("isgri", "jemx"):
-        enc, name = "numpy", f"{instrument}_spectrum"
+        # no name, as MMODA: the client names them after the request (isgri_spectrum_0_Crab_...),
+        # and new_from_metadata(...).save_all_data() writes prod_0_Crab_isgri_spectrum.fits
+        enc, name = "numpy", None
         meta = {"product": kind, "src_name": str(src or "")}
     elif kind.endswith("_lc"):
         enc, name = "numpy", kind

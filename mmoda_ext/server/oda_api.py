@@ -118,7 +118,8 @@ def par_names(inst: Instrument, product: str | None) -> list[str | None]:
                 declared.append(name)
     head = ["src_name", "RA", "DEC", "T1", "T_format", "T2", "token"]
     input_list = next((n for n in ("scw_list", "p_list") if n in declared), None)
-    rest = [n for n in declared if n not in head and n not in ("scw_list", "p_list", "query_type")]
+    rest = [n for n in declared if n not in head and n not in ("scw_list", "p_list", "query_type",
+                                                               "selected_catalog", "catalog_selected_objects")]
     return [*[n for n in head if n in declared or n in ("T_format", "token")], input_list,
             "selected_catalog", *rest]
 
@@ -143,12 +144,18 @@ def meta_entry(spec: dict) -> dict:
             "restrictions": restrictions, "help": spec.get("help", "")}
 
 
+def query_name(inst: Instrument, product: str) -> str:
+    """The dispatcher's query name of a product (``empty_parameters_dummy_query``, ``isgri_image_query``)."""
+    return inst.product(product).query_name or f"{product}_query"
+
+
 def meta_data(inst: Instrument, product: str | None) -> list:
     """``/api/meta-data``: ``[[{"instrumet": ...}, {"prod_dict": ...}, [query]...]]``."""
     common = {"src_name", "RA", "DEC", "T1", "T2"}
+    catalog = {"selected_catalog", "catalog_selected_objects"}  # the instrument query's, as MMODA
     prods = [product] if product else list(inst.products)
     first = inst.param_set(prods[0]).spec()
-    src = [{"query_name": "src_query"}]
+    src = [{"query_name": inst.source_query_name}]
     for spec in first:
         if spec["name"] in common:
             src.append(meta_entry(spec))
@@ -156,17 +163,18 @@ def meta_data(inst: Instrument, product: str | None) -> list:
                 src.append({"name": "T_format", "units": "str", "value": "isot"})
     src.append({"name": "token", "units": "str", "value": None, "restrictions": {"is_optional": True}})
     inst_names = {p.name for p in inst.params()}
-    instrument_query = [{"query_name": f"{inst.name}_instrument_query"}] + [
-        meta_entry(s) for s in first if s["name"] in inst_names]
+    instrument_query = [{"query_name": inst.instrument_query_name or f"{inst.name}_instrument_query"}] + [
+        meta_entry(s) for s in first if s["name"] in inst_names] + [
+        {"name": "selected_catalog", "units": None, "value": None, "restrictions": {"is_optional": True}}]
     out: list[Any] = [
         {"instrumet": inst.name},
-        {"prod_dict": {p: f"{p}_query" for p in inst.products}},
+        {"prod_dict": {p: query_name(inst, p) for p in inst.products}},
         src,
         instrument_query,
     ]
     for prod in prods:
-        own = {p.name for p in inst.product(prod).params()} - {"query_type"}
-        out.append([{"query_name": f"{prod}_query"}, {"product_name": prod}] + [
+        own = {p.name for p in inst.product(prod).params()} - {"query_type"} - catalog
+        out.append([{"query_name": query_name(inst, prod)}, {"product_name": prod}] + [
             meta_entry(s) for s in inst.param_set(prod).spec() if s["name"] in own])
     return [out]
 

@@ -152,3 +152,81 @@ def test_unit_switched_off_is_refused(setup):
     with pytest.raises(NoDataError) as err:
         engine.run("jemx", "jemx_image", params, SerialContext(archive, root / "off"))
     assert err.value.parameter == "jemx_num" and "jemx_num=1" in err.value.message
+
+
+def _catalog_json(rows: list[tuple[str, float, float]]) -> str:
+    """What a user sends back: the image's catalogue as ApiCatalog, edited with add_row."""
+    from oda_api.data_products import ApiCatalog
+
+    from mmoda_ext.instruments._isgri_products import catalog_table
+    from mmoda_ext.server.encode import catalog_dict
+
+    first = {"name": "GX 1+4", "ra": 263.0, "dec": -24.7, "significance": 9.0, "new": False,
+             "err_rad": 0.01, "flux": 1.0, "flux_err": 0.1}
+    cat = ApiCatalog(catalog_dict(catalog_table([first])), name="dispatcher_catalog")
+    for i, (name, ra, dec) in enumerate(rows):
+        cat.table.add_row((i + 1, name, 10.0, ra, dec, 0, 2, 0, 0.0))
+    cat.table.remove_row(0)  # the user drops a source of the image's catalogue
+    return cat.get_api_dictionary()
+
+
+BLANK = ("Blank J0543+2300", 85.8, 23.0)  # 2.2° from the Crab: in the field, no source
+
+
+def test_selected_catalog_drives_spectra_one_triple_per_source(setup):
+    cat = _catalog_json([("Crab", RA, DEC), BLANK])
+    ps = run(setup, "jemx_spectrum", selected_catalog=cat)
+    kinds = [(p.kind, p.meta["src_name"]) for p in ps.products]
+    assert kinds == [(k, n) for n in ("Crab", BLANK[0]) for k in ("jemx_spectrum", "jemx_arf", "jemx_rmf")]
+    crab, blank = (Table.read(ps.products[i].fits, hdu=1) for i in (0, 3))
+    assert fits.getheader(ps.products[3].fits, 1)["NAME"] == BLANK[0]
+    truth = jemx_response.expected_pha_rate(setup[0].sky.get("Crab").photon_flux(jemx_response.ENERGY_EDGES, 4300.0))
+    assert np.sum(crab["RATE"]) == pytest.approx(truth.sum(), rel=0.03)
+    # the blank position: consistent with no flux
+    assert abs(np.sum(blank["RATE"])) < 4 * np.sqrt(np.sum(blank["STAT_ERR"] ** 2))
+
+
+def test_selected_catalog_drives_light_curves(setup):
+    cat = _catalog_json([(BLANK[0], BLANK[1], BLANK[2]), ("Crab", RA, DEC)])
+    ps = run(setup, "jemx_lc", time_bin=1000, selected_catalog=cat)
+    assert [p.meta["src_name"] for p in ps.products] == [BLANK[0], "Crab"]
+    for p in ps.products:
+        h = fits.getheader(p.fits, "JMX2-SRC.-LCR")
+        assert h["NAME"] == p.meta["src_name"]
+        names = Table.read(p.fits, hdu=1).colnames
+        assert names == ["TIME", "RATE", "ERROR", "BRATE", "BERROR", "BARYTIME", "FRACEXP", "TIMEDEL"]
+    lc = Table.read(ps.products[1].fits, hdu=1)
+    # BARYTIME - TIME: Roemer delay towards the Crab in October (≈ +5 min), never more than 8.4 min
+    delay = (np.asarray(lc["BARYTIME"]) - np.asarray(lc["TIME"])) * 86400
+    assert np.all(np.abs(delay) < 510) and np.ptp(delay) < 5
+
+
+def test_default_target_outside_the_field_gives_the_catalogue_sources(setup):
+    """MMODA's default target (1E 1740.7-2942) with Crab windows: the Crab's products, no crash."""
+    archive, wins, root = setup
+    raw = {"scw_list": ",".join(w.scw_id for w in wins)}  # RA/DEC/src_name left at the defaults
+    ps = engine.execute("jemx", "jemx_spectrum", raw, SerialContext(archive, root / "default-target"))
+    names = {p.meta["src_name"] for p in ps.products}
+    assert "Crab" in names and "1E 1740.7-2942" not in names
+    ps = engine.execute("jemx", "jemx_lc", {**raw, "time_bin": 2000}, SerialContext(archive, root / "default-lc"))
+    assert "Crab" in {p.meta["src_name"] for p in ps.products}
+
+
+def test_selected_catalog_outside_the_field_names_the_parameter(setup):
+    cat = _catalog_json([("Far away", 10.0, -60.0)])
+    with pytest.raises(NoDataError) as err:
+        run(setup, "jemx_spectrum", selected_catalog=cat)
+    assert err.value.parameter == "selected_catalog" and "Far away" in err.value.message
+
+
+def test_light_curve_bins_are_counted_over_the_windows_used(setup):
+    """60 s bins, two windows 171 days apart: 120 bins, not 246 000 over T1–T2."""
+    archive, wins, root = setup
+    later = [w for w in archive.index.select(RA, DEC, 4.0, Time("2012-03-01"), Time("2012-04-01"), None)
+             if w.revolution == 1157][:1]
+    raw = {"src_name": "Crab", "RA": RA, "DEC": DEC, "time_bin": 60,
+           "scw_list": ",".join(w.scw_id for w in [wins[0], *later])}
+    ps = engine.execute("jemx", "jemx_lc", raw, SerialContext(archive, root / "sparse"))
+    lc = Table.read(ps.find("jemx_lc")[0].fits, hdu=1)
+    assert 2 * 25 < len(lc) < 2 * 70
+    assert (lc["TIME"].max() - lc["TIME"].min()) > 150

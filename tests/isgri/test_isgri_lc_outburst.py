@@ -106,7 +106,7 @@ def test_lc_fits_layout_and_meta(setup):
 def test_split_counts_add_up_to_the_window(setup):
     archive, result, _, windows = setup
     w = windows[4]
-    srcs, _ = field_sources(archive, [w], {"RA": RA, "DEC": DEC, "src_name": NAME})
+    srcs, *_ = field_sources(archive, [w], {"RA": RA, "DEC": DEC, "src_name": NAME})
     plan = LcPlan(ArchiveRef.of(archive), tuple(srcs), 20.0, 40.0, w.tstart, 300.0)
     res = lc_task(plan, w)
     ks, *_rest, counts, _b, _be, _x = res["sources"][NAME]

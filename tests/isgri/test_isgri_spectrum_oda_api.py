@@ -55,3 +55,46 @@ def test_oda_lightcurve_reads_the_crab(run):
     assert len(t) >= 8 and e1 == 20 and e2 == 40
     assert 120 < np.average(rate, weights=err**-2) < 150
     assert np.all(dt > 0)
+
+
+BLANK = ("Blank J0550+2500", 87.5, 25.0)  # 4.3° from the Crab: coded, no source
+
+
+def _selected(rows) -> str:
+    """The image's catalogue as a user edits it (ApiCatalog.add_row of 9 values) and sends it back."""
+    from oda_api.data_products import ApiCatalog
+
+    from mmoda_ext.instruments._isgri_products import catalog_table
+    from mmoda_ext.server.encode import catalog_dict
+
+    det = {"name": "Crab", "ra": 83.63, "dec": 22.01, "significance": 300.0, "new": False,
+           "err_rad": 0.005, "flux": 136.0, "flux_err": 0.5}
+    cat = ApiCatalog(catalog_dict(catalog_table([det])), name="dispatcher_catalog")
+    for name, ra, dec in rows:
+        cat.table.add_row((len(cat.table), name, 0.0, ra, dec, 1, 2, 0, 0.0))
+    return cat.get_api_dictionary()
+
+
+def test_selected_catalog_drives_spectra_and_names_products_as_mmoda(run, tmp_path, monkeypatch):
+    data = run("isgri_spectrum", selected_catalog=_selected([BLANK]), **REQ)
+    assert sorted({p.meta_data["src_name"] for p in data._p_list}) == sorted(["Crab", BLANK[0]])
+    assert data._n_list == ["isgri_spectrum_0_Crab_isgri_spectrum", "isgri_spectrum_1_Crab_isgri_arf",
+                            "isgri_spectrum_2_Crab_isgri_rmf",
+                            "isgri_spectrum_3_BlankJ0550p2500_isgri_spectrum",
+                            "isgri_spectrum_4_BlankJ0550p2500_isgri_arf",
+                            "isgri_spectrum_5_BlankJ0550p2500_isgri_rmf"]
+    x, dx, y, dy = plot_tools.OdaSpectrum(data).get_values(BLANK[0])
+    band = (x > 20) & (x < 100)
+    assert abs(np.sum(y[band] * dx[band])) < 4 * np.sqrt(np.sum((dy[band] * dx[band]) ** 2))
+    # MMODA's file names from the user's usual save step
+    monkeypatch.chdir(tmp_path)
+    data.new_from_metadata("src_name", "Crab").save_all_data()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "prod_0_Crab_isgri_spectrum.fits", "prod_1_Crab_isgri_arf.fits", "prod_2_Crab_isgri_rmf.fits"]
+
+
+def test_selected_catalog_drives_light_curves(run):
+    data = run("isgri_lc", time_bin=2000, selected_catalog=_selected([BLANK]), **REQ)
+    assert data._n_list == ["isgri_lc_0_Crab", "isgri_lc_1_BlankJ0550p2500"]
+    t, dt, rate, err = plot_tools.OdaLightCurve(data).get_lc(BLANK[0])[:4]
+    assert len(t) >= 4 and abs(np.average(rate, weights=err**-2)) < 4 / np.sqrt(np.sum(err**-2))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import httpx
 import pytest
@@ -80,3 +81,29 @@ def test_every_product_through_oda_api(server, instrument, product):
             assert r.status_code == 200
             with fits.open(io.BytesIO(r.content)) as hdul:
                 assert len(hdul) >= 1
+
+
+def test_oda_api_cli_prints_mmoda_query_names(server):
+    """The oda_api suite's own ``oda-api get -i empty`` (MMODA's test_get) against mmoda serve."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = Path(sys.executable).with_name("oda-api")
+    out = subprocess.run([str(cli), "-u", server.url, "get", "-i", "empty"], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "ODA_TOKEN": ""})
+    assert out.returncode == 0, out.stderr
+    assert ("'prod_dict': {'dummy': 'empty_parameters_dummy_query', 'numerical': "
+            "'numerical_parameters_dummy_query'") in out.stdout + out.stderr
+    meta = httpx.get(f"{server.url}/api/meta-data", params={"instrument": "isgri"}).json()[0]
+    assert meta[1]["prod_dict"] == {"isgri_image": "isgri_image_query", "isgri_spectrum": "isgri_spectrum_query",
+                                    "isgri_lc": "isgri_lc_query", "spectral_fit": "spectral_fit_query"}
+    assert meta[2][0] == {"query_name": "src_query"} and meta[3][0] == {"query_name": "isgri_parameters"}
+    assert "selected_catalog" in [e.get("name") for e in meta[3]]
+    queries = {q[0]["query_name"]: q for q in meta[4:]}
+    assert "selected_catalog" not in [e.get("name") for e in queries["isgri_spectrum_query"]]
+    meta = httpx.get(f"{server.url}/api/meta-data", params={"instrument": "antares"}).json()[0]
+    assert meta[2][0] == {"query_name": "source_query"} and meta[3][0] == {"query_name": "instrument_query"}
+    names = httpx.get(f"{server.url}/api/par-names",
+                      params={"instrument": "jemx", "product_type": "jemx_spectrum"}).json()
+    assert names.count("selected_catalog") == 1 and names[7] == "scw_list"
