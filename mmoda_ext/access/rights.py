@@ -32,6 +32,8 @@ class Rights:
     worker_cores: int | None = None
     worker_memory: int | None = None  # bytes
     cluster_idle_timeout: float | None = None  # seconds
+    #: this caller's jobs running at once on a shared job server (None: the server's default)
+    running_jobs: int | None = None
     #: for each right this caller lacks (``private_data``, ``restricted_osa``), which tier of the
     #: table grants it and that tier's ``how_to_get_more``: refusals quote it instead of guessing
     upgrades: dict[str, str] = field(default_factory=dict, compare=False)

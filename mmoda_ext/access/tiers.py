@@ -78,6 +78,8 @@ class Tier:
     worker_cores: int | None = None
     worker_memory: int | None = None  # bytes
     cluster_idle_timeout: float | None = None  # seconds
+    #: jobs of one caller running at once on a shared job server (fair share of its slots)
+    running_jobs: int | None = None
 
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> Tier:
@@ -91,7 +93,7 @@ class Tier:
         for key in ("max_scw", "requests_per_hour"):
             if d.get(key) is not None and int(d[key]) < 0:
                 raise ValueError(f"tier {name!r}: {key} must be >= 0")
-        for key in ("max_workers", "worker_cores"):
+        for key in ("max_workers", "worker_cores", "running_jobs"):
             if d.get(key) is not None:
                 if not isinstance(d[key], int) or d[key] < 1:
                     raise ValueError(f"tier {name!r}: {key}={d[key]!r} must be an integer >= 1")
@@ -190,6 +192,7 @@ class TierTable:
             worker_cores=most("worker_cores"),
             worker_memory=most("worker_memory"),
             cluster_idle_timeout=most("cluster_idle_timeout"),
+            running_jobs=most("running_jobs"),
             upgrades={right: self.how_to_get(right) for right in ("private_data", "restricted_osa")
                       if not any(getattr(t, right) for t in matched)},
         )

@@ -25,6 +25,7 @@ import math
 import shutil
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -64,6 +65,9 @@ class JobManager(LoggingConfigurable):
     n_workers = Integer(None, allow_none=True, help="Workers of the embedded LocalCluster (default: one per core)").tag(config=True)
     client = AnyTrait(None, allow_none=True, help="An existing distributed.Client (not closed by stop())")
     concurrency = Integer(2, help="Jobs running at once (threads driving the Dask graphs)").tag(config=True)
+    running_jobs_per_user = Integer(
+        1, min=1, help="Jobs of one user running at once when their tier sets no running_jobs; "
+        "waiting jobs start in fair share (the user with fewest running jobs first)").tag(config=True)
     max_retries = Integer(2, help="Re-runs of a job whose product raised an unexpected error (PublicError: none)").tag(config=True)
     max_attempts = Integer(5, help="Claims of one job, crashes included, before it is declared failed").tag(config=True)
     retry_delay = Float(1.0, help="Seconds between a failure and its retry").tag(config=True)
@@ -96,6 +100,9 @@ class JobManager(LoggingConfigurable):
         #: job id -> the generation (run) the user cancelled; a new run is never stopped by it
         self._cancelled: dict[str, int] = {}
         self._queued: set[str] = set()
+        #: queued jobs not yet running, in arrival order: job id -> (user, that user's limit)
+        self._waiting: dict[str, tuple[str, int]] = {}
+        self._running_users: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._client_lock = threading.Lock()
         self._dask_client: Any = None
@@ -148,6 +155,9 @@ class JobManager(LoggingConfigurable):
                              self.stop_timeout, ", ".join(sorted(self._queued)))
         for job_id in list(self._queued):
             self.store.release(job_id, self.owner)
+        with self._lock:
+            self._queued -= set(self._waiting)
+            self._waiting.clear()
         if mailer is not None:
             mailer.shutdown(wait=True)
         if self._heartbeat is not None:
@@ -188,8 +198,43 @@ class JobManager(LoggingConfigurable):
             if self._executor is None or self._stopping.is_set() or job_id in self._queued:
                 return False
             self._queued.add(job_id)
-            self._executor.submit(self._execute, job_id)
-            return True
+        job = self.store.get(job_id)
+        user = job.user if job is not None else ""
+        limit = getattr(self.store.rights(job_id), "running_jobs", None) or self.running_jobs_per_user
+        with self._lock:
+            self._waiting[job_id] = (user, limit)
+        self._dispatch()
+        return True
+
+    def _dispatch(self) -> None:
+        """Start waiting jobs on free slots: a user below their limit, fewest running first,
+        then the oldest job. One user's big jobs never hold every slot."""
+        with self._lock:
+            while self._executor is not None and not self._stopping.is_set() and self._waiting \
+                    and sum(self._running_users.values()) < self.concurrency:
+                best: tuple[str, str, int] | None = None
+                for jid, (user, limit) in self._waiting.items():
+                    running = self._running_users[user]
+                    if running < limit and (best is None or running < best[2]):
+                        best = (jid, user, running)
+                        if running == 0:
+                            break
+                if best is None:
+                    return
+                jid, user, _ = best
+                del self._waiting[jid]
+                self._running_users[user] += 1
+                self._executor.submit(self._run_slot, jid, user)
+
+    def _run_slot(self, job_id: str, user: str) -> None:
+        try:
+            self._execute(job_id)
+        finally:
+            with self._lock:
+                self._running_users[user] -= 1
+                if self._running_users[user] <= 0:
+                    del self._running_users[user]
+            self._dispatch()
 
     def _mail(self, fn, *args: Any) -> None:
         if self._mailer is None:

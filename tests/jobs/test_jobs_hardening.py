@@ -154,3 +154,32 @@ def test_stop_is_bounded_while_a_job_waits(debug_manager, tmp_path):
     (tmp_path / STATE_FILE).write_text("done")
     m2 = debug_manager()
     assert m2.wait(job.job_id, 10).status is JobStatus.DONE
+
+
+def test_fair_share_one_user_cannot_take_every_slot(make_manager, toy, alice, bob):
+    """Two slots; alice sends three slow jobs, then bob an instant one: bob runs at once."""
+    m = make_manager(concurrency=2)
+    slow = [m.submit("toy", "slow", {"duration": 1.5, "steps": 15, "tag": f"fair{i}"}, alice) for i in range(3)]
+    quick = m.submit("toy", "sum", {"n": 2, "tag": "quick"}, bob)
+    peak = 0
+    t0 = time.monotonic()
+    while m.store.get(quick.job_id).status is not JobStatus.DONE:
+        with m._lock:
+            peak = max(peak, m._running_users.get(alice.user, 0))
+        assert time.monotonic() - t0 < 1.4, "bob's instant job waited behind alice's slow ones"
+        time.sleep(0.01)
+    assert m.store.get(slow[0].job_id).status is not JobStatus.DONE  # alice's first still running
+    for job in slow:
+        assert m.wait(job.job_id, 20).status is JobStatus.DONE
+        with m._lock:
+            peak = max(peak, m._running_users.get(alice.user, 0))
+    assert peak == 1  # the registered tier's default: one running job per user
+
+
+def test_running_jobs_limit_comes_from_the_tier_table():
+    from mmoda_ext.access.tiers import TierTable
+
+    table = TierTable.load()
+    assert table.rights().running_jobs == 1
+    assert table.rights("u@x", roles={"unige-hpc-full"}).running_jobs == 2
+    assert not table.rights("op@x", roles={"job manager"}).admin  # job managers are no administrators
