@@ -6,7 +6,7 @@ MMODA_TIERS, MMODA_AUTH_REFRESH_AGE and the hub's JUPYTERHUB_* variables. Caller
 worker cores, memory, number of workers and idle timeout come from the caller's hub groups
 through the tier table (mmoda_ext.access.gateway): hard caps applied by the gateway itself.
 
-Local processes for development (UnsafeLocalBackend: no isolation between users). Production
+Local processes for development (UnsafeLocalBackend on loopback: no isolation between users). Production
 swaps only the backend (README "The hub": KubeBackend for everyone, SlurmBackend for hpc).
 """
 
@@ -35,7 +35,8 @@ c.DaskGateway.authenticator_class = "dask_gateway_server.auth.JupyterHubAuthenti
 # the hub re-reads groups every MMODA_AUTH_REFRESH_AGE s; the gateway caches no longer
 c.JupyterHubAuthenticator.cache_max_age = int(os.environ.get("MMODA_AUTH_REFRESH_AGE") or 300)
 
-c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
+# UnsafeLocalBackend with schedulers and dashboards on 127.0.0.1 (its default is 0.0.0.0)
+c.DaskGateway.backend_class = "mmoda_ext.platform.gateway_backend.LoopbackLocalBackend"
 c.UnsafeLocalBackend.clusters_directory = str(STATE / "gateway-clusters")
 c.UnsafeLocalBackend.stop_clusters_on_shutdown = True
 # distributed >= 2026.6 has no dask-scheduler / dask-worker scripts (platform-stack pitfall 1)

@@ -90,6 +90,7 @@ def platform(tmp_path_factory, smtp_server):
         },
     )
     p.smtp_messages = box.messages
+    p.tiers = tiers
     p.start()
     try:
         yield p
