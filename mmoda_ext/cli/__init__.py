@@ -16,15 +16,26 @@ import sys
 
 from ..errors import PublicError
 
+#: shown by bare ``mmoda`` and ``mmoda --help``: where a new user starts
+START_HERE = """\
+start here:
+  mmoda instruments                   what can be computed: instruments, products, parameters
+  mmoda run isgri image --help        one product's parameters (units, defaults, bounds) and an example
+  mmoda run isgri image --src-name Crab --T1 2016-02-01 --T2 2016-03-01 --out out/crab
+  mmoda archive du                    disk used by cached data (mmoda archive clean frees it)
+
+Every command takes --help (or -h)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmoda",
         description="MMODA Hub: INTEGRAL, SPI-ACS, ANTARES and POLAR products on Dask.",
+        epilog=START_HERE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--log-level", default="WARNING", help="Python logging level")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
@@ -38,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `mmoda`: the commands and where to start
+        parser.print_help()
+        return 0
     level = logging.getLevelName(args.log_level.upper())
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # distributed configures its own loggers (at INFO) when imported; a command line shows

@@ -15,10 +15,19 @@ from ..errors import NoDataError, ParameterError
 
 INSTRUMENTS = ("isgri", "jemx")
 
+#: what ``mmoda archive --help`` shows (plain text: the module docstring is reStructuredText)
+DESCRIPTION = """\
+Inspect the simulated INTEGRAL archive and pre-build its per-window data.
+
+examples:
+  mmoda archive info
+  mmoda archive list  --src-name Crab --T1 2016-02-01 --T2 2016-03-01 [--radius 15] [--max-pointings 50]
+  mmoda archive build --instrument isgri --src-name Crab --T1 2016-02-01 --T2 2016-03-01"""
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("archive", help="inspect the simulated INTEGRAL archive, pre-build window data",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--archive", default=argparse.SUPPRESS,
                         help="archive folder (default: $MMODA_ARCHIVE or ~/.cache/mmoda/archive)")

@@ -19,12 +19,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run",
         help="run one product request locally (embedded Dask cluster, local archive)",
-        description="Run one product request, e.g. "
-        "`mmoda run isgri image --src-name Crab --T1 2016-02-01 --T2 2016-03-01 --E1 20 --E2 40 --out DIR`. "
-        "Every product parameter is a flag (see `mmoda instruments`).",
+        description="Run one product request, e.g.\n"
+        "  mmoda run isgri image --src-name Crab --T1 2016-02-01 --T2 2016-03-01 --E1 20 --E2 40 --out DIR\n"
+        "Every product parameter is a flag: `mmoda run INSTRUMENT PRODUCT --help` lists them.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False,
     )
-    p.add_argument("instrument", help="isgri, jemx, spi_acs, antares, polar ...")
-    p.add_argument("product", help="product, with or without the instrument prefix (image = isgri_image)")
+    p.add_argument("-h", "--help", action="store_true", help="this help, or a product's parameters")
+    p.add_argument("instrument", nargs="?", help="isgri, jemx, spi_acs, antares, polar ...")
+    p.add_argument("product", nargs="?", help="product, with or without the instrument prefix (image = isgri_image)")
     p.add_argument("--out", default="products", help="output folder (default: products)")
     p.add_argument("--archive", default=None, help="archive folder (default: $MMODA_ARCHIVE or ~/.cache/mmoda/archive)")
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: one per core)")
@@ -35,6 +37,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="no provenance cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("params", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(_parser=p)
     return p
 
 
@@ -103,7 +106,78 @@ def provenance_cache(args, archive):
     return ProvenanceCache(root)
 
 
+#: one working command per product, shown by ``mmoda run INSTRUMENT PRODUCT --help``
+EXAMPLES = {
+    "isgri_image": "--src-name Crab --T1 2016-02-01 --T2 2016-03-01 --max-pointings 50 --E1 20 --E2 40 --out out/crab",
+    "isgri_spectrum": "--src-name Crab --T1 2016-02-01 --T2 2016-03-01 --max-pointings 8 --out out/crab-spec",
+    "isgri_lc": '--src-name "V404 Cyg" --T1 2015-06-20 --T2 2015-06-27 --time_bin 3000 --out out/v404',
+    "spectral_fit": "--src-name Crab --T1 2016-02-01 --T2 2016-03-01 --xspec_model cutoffpl --out out/fit",
+    "jemx_image": "--src-name Crab --T1 2016-02-01 --T2 2016-03-01 --jemx_num 2 --out out/jemx",
+    "jemx_spectrum": "--src-name Crab --T1 2016-02-01 --T2 2016-02-10 --jemx_num 2 --out out/jemx-spec",
+    "jemx_lc": "--src-name Crab --T1 2016-02-01 --T2 2016-02-10 --jemx_num 2 --out out/jemx-lc",
+    "spi_acs_lc": "--T1 2023-03-07T15:40:00 --T2 2023-03-07T15:50:00 --time_bin 1 --out out/grb",
+    "polar_lc": "--T1 2017-01-14T00:00:00 --T2 2017-01-14T12:00:00 --time_bin 10 --out out/polar",
+    "antares_spectrum": "--RA 265.978 --DEC -29.745 --radius 2.5 --out out/antares",
+}
+
+RUN_OPTIONS_HELP = """\
+run options (anywhere after the product):
+  --out DIR        output folder (default: products)
+  --archive DIR    archive folder (default: $MMODA_ARCHIVE or ~/.cache/mmoda/archive)
+  --workers N      local Dask workers (default: one per core)
+  --scheduler ADDR an existing Dask scheduler instead of a local cluster
+  --cache DIR      provenance cache of per-window results (default: <archive>/../provenance-cache)
+  --no-cache       no provenance cache
+  --no-progress    no progress bar"""
+
+
+def product_help(inst, product: str) -> str:
+    """A product's parameters with units, defaults and bounds, the run options and an example."""
+    import textwrap
+
+    aliases = {v: k.upper() for k, v in ALIASES.items() if k.lower() != v.lower()}  # --E1 for E1_keV
+    lines = [f"usage: mmoda run {inst.name} {product} [--PARAM VALUE ...] [--out DIR]", "",
+             inst.product(product).description, "",
+             "parameters (MMODA's names; --name-with-dashes works too):"]
+    for par in inst.param_set(product):
+        spec = par.spec()
+        flag = f"--{par.name}" + (f" (--{aliases[par.name]})" if par.name in aliases else "")
+        unit = f" [{spec['unit']}]" if spec["unit"] else ""
+        default = "none" if spec["default"] in (None, "", []) else spec["default"]
+        text = (f"{spec['help'].rstrip('.')}{unit}. Allowed: {spec['allowed']}. Default: {default}.")
+        lines.append(f"  {flag}")
+        lines += textwrap.wrap(text, 92, initial_indent="      ", subsequent_indent="      ")
+    lines += ["  --T_format", "      How T1 and T2 are written: isot (default) or mjd.", "",
+              RUN_OPTIONS_HELP, "", "example:",
+              f"  mmoda run {inst.name} {product} {EXAMPLES.get(product, '--out out/' + product)}"]
+    return "\n".join(lines)
+
+
+def _instruments_help() -> str:
+    from ..instruments import registry
+
+    lines = ["instruments and products (mmoda run INSTRUMENT PRODUCT --help for parameters):"]
+    for name, inst in registry().items():
+        lines.append(f"  {name:8s} {', '.join(inst.products)}")
+    return "\n".join(lines)
+
+
 def main(args) -> int:
+    wants_help = args.help or any(t in ("-h", "--help") for t in args.params)
+    if not args.instrument or not args.product or wants_help:
+        if not args.instrument:
+            args._parser.print_help()
+            print("\n" + _instruments_help())
+            return 0 if wants_help else 2
+        inst = get_instrument(args.instrument)
+        if not args.product:
+            print(f"{inst.name}: {inst.description}\nproducts:")
+            for name, prod in inst.products.items():
+                print(f"  {name:18s} {prod.description}")
+            print(f"\nmmoda run {inst.name} PRODUCT --help lists a product's parameters.")
+            return 0 if wants_help else 2
+        print(product_help(inst, product_name(inst, args.product)))
+        return 0
     _take_run_options(args)
     inst = get_instrument(args.instrument)
     product = product_name(inst, args.product)
