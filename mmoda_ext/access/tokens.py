@@ -9,6 +9,7 @@ are refused with the exact sentences the client and MMODA's own tests expect.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Iterable
@@ -16,7 +17,7 @@ from typing import Any
 
 import jwt
 
-from ..errors import AccessError
+from ..errors import AccessError, ParameterError
 
 __all__ = [
     "EMAIL_OPTIONS",
@@ -73,14 +74,35 @@ EXPIRED_MESSAGE = f"The token provided is expired, {_RELOGIN}"
 INVALID_MESSAGE = f"The token provided is not valid, {_RELOGIN}"
 
 
+#: what the command line and the REST API say (the dispatcher door keeps MMODA's sentences)
+SECRET_MISMATCH = (
+    "The token's signature does not match this MMODA_TOKEN_SECRET: it was issued with another "
+    "secret. `mmoda serve` and `mmoda token issue` must use the same secret: export the same "
+    "MMODA_TOKEN_SECRET in both terminals (or pass the same --token-secret / --secret), then issue "
+    "a new token."
+)
+NO_SECRET = ("This server has no token secret, so it refuses every token: start `mmoda serve` with "
+             "MMODA_TOKEN_SECRET set to the secret the tokens were issued with.")
+MALFORMED = "This is not a MMODA token (not a signed JWT): copy the whole output of `mmoda token issue`."
+EXPIRED_DETAIL = "The token expired at {when} UTC: issue a new one with `mmoda token issue`."
+
+
 class TokenError(AccessError):
-    """An expired or invalid token (403, ``RequestNotAuthorized`` on the dispatcher door)."""
+    """An expired or invalid token (403, ``RequestNotAuthorized`` on the dispatcher door).
+
+    ``message`` is MMODA's browser sentence (the dispatcher door and ``oda_api`` expect it);
+    ``detail`` says what is actually wrong and what to do, for the command line and REST API.
+    """
 
     error_class = "RequestNotAuthorized"
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: str, detail: str = "") -> None:
         super().__init__(message, parameter="token")
         self.reason = reason
+        self.detail = detail or message
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {"error": self.detail}
 
 
 def issue_token(
@@ -119,7 +141,7 @@ def issue_token(
 def decode_token(token: str, secret: str, *, leeway: float = 0.0) -> dict[str, Any]:
     """Verify signature and expiry; raise :class:`TokenError` with MMODA's sentences."""
     if not secret:
-        raise TokenError(INVALID_MESSAGE, "no secret configured")
+        raise TokenError(INVALID_MESSAGE, "no secret configured", NO_SECRET)
     try:
         claims = jwt.decode(
             token,
@@ -129,12 +151,41 @@ def decode_token(token: str, secret: str, *, leeway: float = 0.0) -> dict[str, A
             options={"require": ["exp"], "verify_aud": False},
         )
     except jwt.ExpiredSignatureError:
-        raise TokenError(EXPIRED_MESSAGE, "expired") from None
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(exp))) if exp else "?"
+        raise TokenError(EXPIRED_MESSAGE, "expired", EXPIRED_DETAIL.format(when=when)) from None
+    except jwt.InvalidSignatureError:
+        raise TokenError(INVALID_MESSAGE, "signature", SECRET_MISMATCH) from None
+    except jwt.DecodeError:
+        raise TokenError(INVALID_MESSAGE, "malformed", MALFORMED) from None
     except jwt.PyJWTError:
         raise TokenError(INVALID_MESSAGE, "invalid") from None
     if not (claims.get("sub") or claims.get("email")):
         raise TokenError(INVALID_MESSAGE, "no subject")
+    check_claims(claims)
     return claims
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+#: claim -> (is it well-formed, what is allowed)
+_CLAIM_TYPES = {
+    "sub": (lambda v: isinstance(v, str) and 0 < len(v) <= 256, "a text of at most 256 characters"),
+    "email": (lambda v: isinstance(v, str) and len(v) <= 256, "a text of at most 256 characters"),
+    "name": (lambda v: isinstance(v, str) and len(v) <= 256, "a text of at most 256 characters"),
+    "roles": (lambda v: isinstance(v, str) or _texts(v), "a comma-separated text or a list of texts"),
+    "groups": (_texts, "a list of texts"),
+}
+
+
+def check_claims(claims: dict[str, Any]) -> None:
+    """Refuse a correctly signed token whose claims have the wrong shape (403 naming the claim)."""
+    for key, (ok, allowed) in _CLAIM_TYPES.items():
+        if key in claims and claims[key] is not None and not ok(claims[key]):
+            raise TokenError(f"The token's claim '{key}' must be {allowed}; "
+                             f"it is a {type(claims[key]).__name__}. {INVALID_MESSAGE}", f"claim {key}")
 
 
 def roles_of(claims: dict[str, Any]) -> frozenset[str]:
@@ -160,7 +211,7 @@ def refresh_token(
             "Ask the MMODA team if you need long-lived tokens.",
             parameter="token",
         )
-    if interval <= 0 or interval > max_interval:
+    if not 0 < interval <= max_interval:  # also refuses NaN
         raise AccessError(
             f"The refresh interval {interval:g} s is not allowed: it must be positive and at most "
             f"{max_interval:g} s.",
@@ -180,6 +231,12 @@ def update_email_options(claims: dict[str, Any], secret: str, **options: Any) ->
             continue
         if isinstance(EMAIL_OPTIONS[key], bool):
             new[key] = str(value).strip().lower() in ("1", "true", "yes", "on")
-        else:
-            new[key] = float(value) if "." in str(value) else int(value)
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or not 0 <= number <= 10**7:
+            raise ParameterError(key, value, "a number of seconds from 0 to 10000000")
+        new[key] = number if "." in str(value) else int(number)
     return jwt.encode(new, secret, algorithm=ALGORITHM)

@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     try:
         return int(args._main(args) or 0)
-    except PublicError as exc:
-        print(f"mmoda: error: {exc.message}", file=sys.stderr)
+    except PublicError as exc:  # a token's ``detail`` says what is wrong, not the browser's text
+        print(f"mmoda: error: {getattr(exc, 'detail', '') or exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mmoda: interrupted", file=sys.stderr)
