@@ -18,6 +18,9 @@ How a :class:`ProductFile` is encoded is chosen by ``meta["oda_encoding"]``:
 ``picture``, ``binary``, ``text``
     the PNG (or the file) as ``PictureProduct`` / ``BinaryProduct``; ``text`` sends
     ``meta["value"]``.
+``binary_data``
+    the product's file (``fits``, whatever its format) as a legacy ``BinaryData`` (bare urlsafe base64; the client
+    decodes it to ``bytes``), as MMODA's POLAR plugin sends its ROOT file.
 
 Two client hazards are handled here: no NaN/Infinity anywhere (:func:`json_safe`), and no
 substring ``null`` inside base64 payloads (the client rewrites it to ``None``).
@@ -320,6 +323,8 @@ def encode_products(products: ProductSet, instrument: str, product: str) -> dict
             path = pf.fits or pf.png or (Path(pf.meta["path"]) if pf.meta.get("path") else None)
             if path is not None:
                 add("binary_data_product_list", binary_product(Path(path).read_bytes(), name))
+        elif enc == "binary_data" and pf.fits is not None:  # legacy BinaryData: the bare base64 text
+            add("binary_data_product_list", base64.urlsafe_b64encode(pf.fits.read_bytes()).decode())
         elif enc == "text":
             add("text_product_list", {"name": name, "value": json_safe(pf.meta.get("value", "")),
                                       "meta_data": json_safe(meta)})

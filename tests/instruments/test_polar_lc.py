@@ -42,7 +42,7 @@ def test_inverted_range_refused():
 
 def test_grb_170114a_visible(tmp_path):
     ps = polar({"T1": "2017-01-14T21:51:10", "T2": "2017-01-14T22:11:10", "time_bin": 1}, tmp_path)
-    (prod,) = ps.products
+    prod = ps.find("polar_lc")[0]
     with fits.open(prod.fits) as f:
         assert f[1].name == "POLAR_LC" and f[1].columns.names == ["rate", "rate_err", "time"]
         d = f[1].data
@@ -79,3 +79,33 @@ def test_energy_band_scales_rate(tmp_path):
     with fits.open(lo.products[0].fits) as a, fits.open(full.products[0].fits) as b:
         ratio = a[1].data["rate"].mean() / b[1].data["rate"].mean()
     assert ratio == pytest.approx(np.log(10) / np.log(200), rel=0.02)
+
+
+def test_root_file_beside_the_light_curve_as_mmoda(tmp_path):
+    """Two products as MMODA's POLAR: the FITS light curve and the ROOT file (legacy BinaryData)."""
+    import ast
+    import json
+
+    import uproot
+    from oda_api.api import DataCollection
+
+    from mmoda_ext.server.encode import encode_products
+
+    ps = polar({"T1": "2017-01-14T21:51:10", "T2": "2017-01-14T22:11:10", "time_bin": 10}, tmp_path)
+    assert [p.kind for p in ps.products] == ["polar_lc", "polar_root"]
+    with fits.open(ps.products[0].fits) as f:
+        d = f["POLAR_LC"].data
+    with uproot.open(ps.products[1].fits) as root:
+        tree = root["polar_lc"].arrays(library="np")
+        np.testing.assert_allclose(tree["time"], d["time"])
+        np.testing.assert_allclose(tree["rate"], d["rate"])
+        counts, edges = root["lc"].to_numpy()
+        np.testing.assert_allclose(counts, d["rate"])
+        assert "SIMULATED" in root["polar_lc"].title
+    text = json.dumps({"products": encode_products(ps, "polar", "polar_lc"), "job_monitor": {"job_id": "x"}})
+    decoded = ast.literal_eval(str(json.loads(text)).replace("null", "None"))  # what the client does
+    data = DataCollection.from_response_json(decoded, "polar", "polar_lc")
+    assert data._n_list == ["polar_lc_0_lc", "polar_lc_1"]
+    raw = data.polar_lc_1
+    assert isinstance(raw, bytes) and raw == (tmp_path / "polar_lc.root").read_bytes()
+    assert raw[:4] == b"root"
