@@ -45,6 +45,7 @@ class FetchedProduct:
     meta: dict = field(default_factory=dict)
     hdul: Any = None  # astropy.io.fits.HDUList (in memory)
     png: bytes | None = None
+    raw: bytes | None = None  # a data file that is not FITS (hdul is then None)
 
     def table(self, ext: int | str | None = None):
         """The product's table (first table HDU by default) as an astropy ``Table``."""
@@ -225,7 +226,10 @@ class Client:
             prod = FetchedProduct(entry["name"], entry["kind"], entry.get("meta") or {})
             if entry.get("fits"):
                 data = await self._request("GET", f"/jobs/{job_id}/products/{entry['fits']}", raw=True)
-                prod.hdul = fits.HDUList([h.copy() for h in fits.open(io.BytesIO(data))])
+                if data[:6] == b"SIMPLE":
+                    prod.hdul = fits.HDUList([h.copy() for h in fits.open(io.BytesIO(data))])
+                else:  # a non-FITS data file (e.g. POLAR's ROOT file): its bytes
+                    prod.raw = data
             if entry.get("png"):
                 prod.png = await self._request("GET", f"/jobs/{job_id}/products/{entry['png']}", raw=True)
             out.append(prod)

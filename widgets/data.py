@@ -41,12 +41,14 @@ def _table(hdul: fits.HDUList, *cols: str) -> fits.BinTableHDU:
 
 
 def light_curve(prod: Any) -> Curve:
-    """A light-curve product (TIME, RATE, ERROR) as a :class:`Curve`."""
-    hdu = _table(prod.hdul, "TIME", "RATE", "ERROR")
+    """A light-curve product as a :class:`Curve` (columns named by its meta, else TIME/RATE/ERROR)."""
+    t, r, e = (prod.meta.get(k) or d for k, d in (("time", "TIME"), ("rate", "RATE"), ("rate_err", "ERROR")))
+    hdu = _table(prod.hdul, t, r, e)
     d, c = hdu.data, hdu.columns
-    return Curve(prod.meta.get("src_name") or prod.name, np.asarray(d["TIME"], float),
-                 np.asarray(d["RATE"], float), np.asarray(d["ERROR"], float),
-                 c["TIME"].unit or hdu.header.get("TIMEUNIT", "d"), c["RATE"].unit or "count/s")
+    name = prod.meta.get("src_name")
+    return Curve(name if name and name != "lc" else prod.name, np.asarray(d[t], float),
+                 np.asarray(d[r], float), np.asarray(d[e], float),
+                 c[t].unit or hdu.header.get("TIMEUNIT", "s"), c[r].unit or "count/s")
 
 
 def spectrum(pha: Any, rmf: Any) -> Curve:

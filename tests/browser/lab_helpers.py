@@ -1,0 +1,103 @@
+"""A real JupyterLab with the mmoda_ext extension (embedded mode) on 127.0.0.1, for the notebook
+and browser tests: private HOME (jobs in ~/.mmoda), a shared test archive, a known token, and
+the lab settings that keep a "Select Kernel" dialog and news checks out of the way."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                         "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/announcements.jupyterlab-settings": {},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def shared_archive(tmp_path_factory) -> Path:
+    """One archive folder per test session (per-window data generated once for every test dir)."""
+    path = tmp_path_factory.getbasetemp() / "mmoda-widgets-archive"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+class LabServer:
+    """``jupyter lab`` as a subprocess; ``url`` and ``token`` once it answers; stopped by PID."""
+
+    def __init__(self, workdir: Path, archive: Path, root: Path | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.home = self.workdir / "home"
+        self.root = Path(root) if root else self.workdir / "root"
+        self.archive = archive
+        self.token = secrets.token_hex(16)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.log = self.workdir / "lab.log"
+
+    def env(self) -> dict[str, str]:
+        settings = self.workdir / "lab-settings"
+        for name, value in SETTINGS.items():
+            path = settings / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(value))
+        return dict(os.environ, HOME=str(self.home), JUPYTER_TOKEN=self.token, MMODA_ARCHIVE=str(self.archive),
+                    JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(self.workdir / "ws"),
+                    PYTHONUNBUFFERED="1")
+
+    def start(self, timeout: float = 120.0) -> LabServer:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+               f"--ServerApp.root_dir={self.root}", "--ServerApp.port_retries=0"]
+        if os.geteuid() == 0:
+            cmd.append("--allow-root")
+        with open(self.log, "w") as fh:
+            self.proc = subprocess.Popen(cmd, env=self.env(), stdout=fh, stderr=subprocess.STDOUT, cwd=self.root)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("jupyter lab exited:\n" + self.log.read_text()[-3000:])
+            try:
+                r = httpx.get(self.url + "/mmoda/api/v1/whoami", headers=self.headers, timeout=2)
+                if r.status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError("jupyter lab did not answer in time:\n" + self.log.read_text()[-3000:])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    def kernel_env(self) -> dict[str, str]:
+        """What a kernel of this server sees (the extension's variables and the lab token)."""
+        return {"DISPATCHER_URL": self.url + "/mmoda", "JUPYTER_TOKEN": self.token}
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
