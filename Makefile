@@ -32,6 +32,8 @@ $(STAMP): pyproject.toml setup.py
 	PYENV_VERSION=3.12.1 $(PYTHON312) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[hub,test]'
+	@# editable installs skip setup.py's data_files: enable the jupyter-server extension mmoda_ext
+	install -D -m 644 jupyter-config/jupyter_server_config.d/mmoda_ext.json $(VENV)/etc/jupyter/jupyter_server_config.d/mmoda_ext.json
 	touch $(STAMP)
 
 # The sky view's aladin-lite (npm, served by the server extension; nothing fetched at run time)
