@@ -156,11 +156,18 @@ class WebSocketProxy(_Guarded, websocket.WebSocketHandler):
     async def get(self, cluster: str, rest: str) -> None:
         await self.check_owner(cluster)
         url = self.guard.upstream(cluster, rest, self.request.query, scheme="ws")
+        # bokeh sends its session token as a subprotocol ("bokeh", <token>): pass them on
+        protocols = [p.strip() for p in
+                     self.request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         try:
-            self.upstream_conn = await websocket.websocket_connect(url, max_message_size=None)
+            self.upstream_conn = await websocket.websocket_connect(
+                url, max_message_size=64 << 20, subprotocols=protocols or None)
         except (OSError, HTTPClientError) as exc:
             raise web.HTTPError(502, f"the dashboard of {cluster} does not answer: {exc}") from None
         await super().get(cluster, rest)
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return self.upstream_conn.selected_subprotocol if self.upstream_conn else None
 
     def open(self, *args: Any) -> None:
         asyncio.ensure_future(self._pump())

@@ -103,3 +103,31 @@ def test_gateway_route_not_reachable_on_the_public_port(platform, cluster):
     r = httpx.get(f"{platform.hub_url}/services/dask-gateway/clusters/{name}/status",
                   timeout=60, follow_redirects=True)
     assert "bokeh" not in r.text.lower() and "/hub/login" in str(r.url)
+
+
+async def test_bokeh_websocket_through_the_guard(platform, cluster):
+    import asyncio
+    import re
+
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    name, token = cluster
+    page = httpx.get(f"{platform.hub_url}/services/mmoda-dashboards/{name}/status",
+                     headers={"Authorization": f"token {token}"}, timeout=60).text
+    bokeh_token = re.search(r'"token":\s*"([^"]+)"', page).group(1)
+    ws_url = platform.hub_url.replace("http", "ws", 1) + f"/services/mmoda-dashboards/{name}/status/ws"
+    conn = await websocket_connect(
+        HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, request_timeout=30),
+        subprotocols=["bokeh", bokeh_token])
+    try:
+        first = await asyncio.wait_for(conn.read_message(), 30)
+        assert '"msgtype":"ACK"' in first.replace(" ", ""), first
+    finally:
+        conn.close()
+    platform.login("registered").close()
+    other = platform.user_token("registered")
+    with pytest.raises(HTTPClientError) as err:
+        await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {other}"}),
+                                subprotocols=["bokeh", bokeh_token])
+    assert err.value.code == 403
