@@ -2,6 +2,11 @@
 
 Every traitlets option of the server and the job manager can be given after ``--``,
 e.g. ``mmoda serve --port 8766 --root jobs -- --JobManager.concurrency=4``.
+
+As a managed JupyterHub service (the public dispatcher ``mmoda`` at ``/services/mmoda/``) the
+port and base URL default to the hub's ``JUPYTERHUB_SERVICE_URL`` and
+``JUPYTERHUB_SERVICE_PREFIX``, and the data come through the archive service when
+``MMODA_ARCHIVE_URL`` is set (see :mod:`mmoda_ext.server.hubenv`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=None, help="port (default 8766; 0: a free port)")
     p.add_argument("--ip", default=None, help="interface (default 127.0.0.1)")
+    p.add_argument("--base-url", default=None,
+                   help="URL prefix of every route (default / ; under the hub $JUPYTERHUB_SERVICE_PREFIX)")
     p.add_argument("--root", default=None, help="job store and products folder (default mmoda-jobs)")
     p.add_argument("--token-secret", default=None,
                    help="HS256 token secret (default: $MMODA_TOKEN_SECRET); prefer the environment")
@@ -32,9 +39,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def main(args) -> int:
     from ..server.app import MMODAServe
+    from ..server.hubenv import service_address
 
+    hub_port, hub_prefix = service_address()  # a managed hub service: where the hub routes to
+    port = args.port if args.port is not None else hub_port
+    base_url = args.base_url if args.base_url is not None else hub_prefix
     argv: list[str] = []
-    for flag, value in (("port", args.port), ("ip", args.ip), ("root", args.root),
+    for flag, value in (("port", port), ("base-url", base_url), ("ip", args.ip), ("root", args.root),
                         ("token-secret", args.token_secret), ("tiers", args.tiers),
                         ("compute", args.compute)):
         if value is not None:

@@ -94,7 +94,14 @@ class MMODAServe(Application):
         return os.environ.get("MMODA_TOKEN_SECRET", "")
 
     def init_manager(self) -> JobManager:
-        return JobManager(parent=self, root=self.root)
+        """The job manager; as a hub service, e-mails and data as the platform says (hubenv)."""
+        from .hubenv import archive_from_env, mail_config
+
+        config = mail_config()
+        config.merge(self.config)  # the command line and config file win
+        archive = archive_from_env(os.path.join(self.root, "archive-cache"))
+        extra = {"archive": archive} if archive is not None else {}
+        return JobManager(parent=self, config=config, root=self.root, **extra)
 
     def init_app(self, manager: JobManager) -> web.Application:
         tiers = TierTable.load(self.tiers_file)

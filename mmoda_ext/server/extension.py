@@ -103,6 +103,16 @@ class _ServerAuth:
         else:
             raise web.HTTPError(403, "Authentication is required (a hub or server token, or the "
                                      "ODA_TOKEN of this server on the dispatcher door).")
+        # then the MMODA handler's own prepare, if any (input bounds, unknown API routes)
+        mro = type(self).__mro__
+        for klass in mro[mro.index(_ServerAuth) + 1:]:
+            if klass is JupyterHandler:
+                break
+            if "prepare" in vars(klass):
+                result = klass.prepare(self)
+                if result is not None:
+                    await result
+                break
 
     def check_xsrf_cookie(self) -> None:
         if self._mmoda_owner_token:
