@@ -202,6 +202,10 @@ if PUBLIC_PORT and serve_accepts_base_url():
             public_env[key] = os.environ[key]
     if ARCHIVE_PORT:
         public_env["MMODA_ARCHIVE_URL"] = user_env["MMODA_ARCHIVE_URL"]
+        # its service token reads the archive; the archive gives the service the rights of
+        # ArchiveCore.service_tiers and the public service holds each caller to their own tier
+        roles.append({"name": "mmoda-public-archive", "services": ["mmoda"],
+                      "scopes": ["access:services!service=mmoda-archive"]})
     services.append({
         "name": "mmoda",
         "url": f"http://{LOCAL}:{PUBLIC_PORT}",

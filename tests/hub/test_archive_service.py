@@ -70,9 +70,13 @@ c.JupyterHub.services = [
       "environment": {{"MMODA_ARCHIVE": "{state}/archive", "MMODA_TIERS": "{tiers}",
                        "PATH": "{bin}"}}, "display": False}},
     {{"name": "driver", "api_token": "{driver}"}},
+    {{"name": "mmoda", "api_token": "{public}"}},
+    {{"name": "other", "api_token": "{other}"}},
 ]
 c.JupyterHub.load_roles = [{{"name": "driver", "services": ["driver"],
-                             "scopes": ["admin:users", "tokens", "list:users", "read:users"]}}]
+                             "scopes": ["admin:users", "tokens", "list:users", "read:users"]}},
+                           {{"name": "archive-readers", "services": ["mmoda", "other"],
+                             "scopes": ["access:services!service=mmoda-archive"]}}]
 c.JupyterHub.extra_user_scopes = {{"access:services!service=mmoda-archive"}}
 """
 
@@ -83,6 +87,7 @@ class MiniHub:
     def __init__(self, state: Path) -> None:
         self.state = state
         self.driver = secrets.token_hex(16)
+        self.service_tokens = {"mmoda": secrets.token_hex(16), "other": secrets.token_hex(16)}
         self.pub, self.hubp, self.papi, self.arch = (free_port() for _ in range(4))
         table = yaml.safe_load(default_tiers_path().read_text())
         for tier in ("anonymous", "registered"):  # a caller gets the best of their tiers
@@ -93,7 +98,8 @@ class MiniHub:
         self.tiers = TierTable.load(tiers)
         (state / "jupyterhub_config.py").write_text(HUB_CONFIG.format(
             pub=self.pub, hubp=self.hubp, papi=self.papi, arch=self.arch, state=state,
-            bin=Path(sys.executable).parent, tiers=tiers, driver=self.driver))
+            bin=Path(sys.executable).parent, tiers=tiers, driver=self.driver,
+            public=self.service_tokens["mmoda"], other=self.service_tokens["other"]))
         self.log = open(state / "hub.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(state / "jupyterhub_config.py")],
@@ -156,6 +162,20 @@ def test_no_token_is_refused(hub):
     assert "hub token" in r.json()["error"]
     with httpx.Client(base_url=hub.url, headers={"Authorization": "token not-a-token"}) as c:
         assert c.post("api/select", json=PRIV).status_code == 403
+
+
+def test_hub_services_get_the_rights_configured_for_them(hub):
+    """The public dispatcher (service ``mmoda``) reads with the rights of its configured tiers
+    and holds its own callers to theirs; any other service is refused."""
+    headers = {"Authorization": f"token {hub.service_tokens['mmoda']}"}
+    with httpx.Client(base_url=hub.url, headers=headers, timeout=60) as c:
+        caller = c.get("api/info").json()["caller"]
+    assert caller["user"] == "service:mmoda" and caller["max_scw"] >= 5000
+    assert caller["private_data"] is True
+    headers = {"Authorization": f"token {hub.service_tokens['other']}"}
+    with httpx.Client(base_url=hub.url, headers=headers, timeout=60) as c:
+        r = c.get("api/info")
+    assert r.status_code == 403 and "'other' may not read the archive" in r.json()["error"]
 
 
 def test_registered_user_is_held_to_public_data_and_500_windows(hub):
