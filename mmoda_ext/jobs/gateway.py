@@ -134,8 +134,8 @@ class GatewayClusters(LoggingConfigurable):
                 self._close_client()
                 from distributed import Client
 
-                self._client = Client(report.scheduler_address, security=report.security,
-                                      set_as_default=False, timeout=60)
+                # the default client of this process (DaskContext's waits use the default)
+                self._client = Client(report.scheduler_address, security=report.security, timeout=60)
                 try:
                     self._client.wait_for_workers(1, timeout=self.start_timeout)
                 except TimeoutError:
