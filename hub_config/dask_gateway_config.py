@@ -41,7 +41,8 @@ c.UnsafeLocalBackend.clusters_directory = str(STATE / "gateway-clusters")
 c.UnsafeLocalBackend.stop_clusters_on_shutdown = True
 # distributed >= 2026.6 has no dask-scheduler / dask-worker scripts (platform-stack pitfall 1)
 c.ClusterConfig.scheduler_cmd = [str(BIN / "dask"), "scheduler"]
-c.ClusterConfig.worker_cmd = [str(BIN / "dask"), "worker"]
+# workers (nanny and worker process) would otherwise listen on every interface
+c.ClusterConfig.worker_cmd = [str(BIN / "dask"), "worker", "--host", "127.0.0.1"]
 c.ClusterConfig.scheduler_cores = 1
 c.ClusterConfig.scheduler_memory = "1 G"
 

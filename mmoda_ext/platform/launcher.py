@@ -105,6 +105,8 @@ class Platform(PlatformClient):
     ports: dict[str, int] = field(default_factory=dict, init=False)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
     platform_token: str = field(default="", init=False)
+    #: seconds from start() until the hub's login page answered
+    login_ready_after: float | None = field(default=None, init=False)
 
     # ---- addresses ----------------------------------------------------------------------
     @property
@@ -177,17 +179,21 @@ class Platform(PlatformClient):
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
         if not self.users_file.exists():
             raise PlatformError(f"users file {str(self.users_file)!r} does not exist")
+        t0 = time.monotonic()
         self.ports = {key: free_port() for key in PORTS}
         self.platform_token = self._secret("platform_token")
         try:
+            # the provider and the hub start side by side (the hub needs the provider only at
+            # the first login); the hub's services start side by side too (hubapp.MMODAHub)
             idp = self._spawn("oidc-provider-mock", [
                 str(BIN / "oidc-provider-mock"), "--host", LOCAL, "--port", str(self.ports["idp"]),
                 "--user-claims-file", str(self.users_file)])
-            wait_http(f"{self.idp_url}/.well-known/openid-configuration", self.start_timeout, idp)
             hub = self._spawn("jupyterhub", [
-                str(BIN / "jupyterhub"), "-f", str(HUB_CONFIG / "jupyterhub_config.py")],
-                env=self.environment())
+                sys.executable, "-m", "mmoda_ext.platform.hubapp",
+                "-f", str(HUB_CONFIG / "jupyterhub_config.py")], env=self.environment())
+            wait_http(f"{self.idp_url}/.well-known/openid-configuration", self.start_timeout, idp)
             wait_http(f"{self.hub_url}/hub/login", self.start_timeout, hub)
+            self.login_ready_after = time.monotonic() - t0
             wait_http(f"{self.hub_url}/services/dask-gateway/api/health", self.start_timeout, hub)
         except BaseException as exc:
             logs = "\n".join(f"--- {n} ---\n{self.tail(n)}" for n in self.procs)
