@@ -94,7 +94,8 @@ c.JupyterHub.hub_port = HUB_API_PORT
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "secrets" / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
-c.ConfigurableHTTPProxy.command = [str(BIN / "configurable-http-proxy")]
+# configurable-http-proxy (PyPI) that also answers websocket subprotocols (Dask dashboards)
+c.ConfigurableHTTPProxy.command = [sys.executable, "-m", "mmoda_ext.platform.chp"]
 c.ConfigurableHTTPProxy.api_url = f"http://{LOCAL}:{PROXY_API_PORT}"
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 c.ConfigurableHTTPProxy.should_start = True

@@ -131,3 +131,33 @@ async def test_bokeh_websocket_through_the_guard(platform, cluster):
         await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {other}"}),
                                 subprotocols=["bokeh", bokeh_token])
     assert err.value.code == 403
+
+
+@pytest.mark.browser
+def test_owner_watches_the_live_dashboard_in_chromium(platform, cluster, tmp_path):
+    """A browser opens the gateway's dashboard link, logs in at the hub and the provider, and the
+    bokeh dashboard renders live (its websocket through the hub's proxy and the guard)."""
+    from playwright.sync_api import sync_playwright
+
+    name, _ = cluster
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+                                           "--disable-background-networking"])
+        try:
+            page = browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda m: console.append(m.text))
+            page.goto(f"{platform.hub_url}/services/dask-gateway/clusters/{name}/status")
+            page.locator("a:has-text('Sign in')").click()
+            page.get_by_role("button", name="Authorize as hpc").click()
+            page.wait_for_url(f"**/services/mmoda-dashboards/{name}/status*", timeout=60_000)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any("rendered successfully" in c
+                                                          for c in console):
+                page.wait_for_timeout(250)
+            page.screenshot(path=str(tmp_path / "dashboard.png"))
+        finally:
+            browser.close()
+    assert any("Bokeh items were rendered successfully" in c for c in console), console[-10:]
+    assert not any("Could not open websocket" in c for c in console), console[-10:]
