@@ -151,9 +151,12 @@ class ArchiveCore(LoggingConfigurable):
             log.append((now, key))
 
     def _grant(self, rights: Rights, windows: list[Any]) -> None:
-        until = time.time() + self.grant_seconds
+        now = time.time()
+        until = now + self.grant_seconds
         with self._lock:
             grants = self._grants.setdefault(rights.user, {})
+            for scw_id in [k for k, t in grants.items() if t < now]:
+                del grants[scw_id]
             for w in windows:
                 if rights.private_data or not w.private:
                     grants[w.scw_id] = until
@@ -261,6 +264,10 @@ class BaseHandler(web.RequestHandler):
     @property
     def core(self) -> ArchiveCore:
         return self.settings["archive_core"]
+
+    def _request_summary(self) -> str:
+        # tornado's error log line, without the query string (a token may travel there)
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
 
     async def prepare(self) -> None:
         hub_auth = self.settings["hub_auth"]

@@ -95,6 +95,10 @@ class _Guarded(HubOAuthenticated):
     def guard(self) -> DashboardGuard:
         return self.settings["dashboard_guard"]
 
+    def _request_summary(self) -> str:
+        # tornado's error log line, without the query string (tokens may travel there)
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+
     async def check_owner(self, cluster: str) -> None:
         user = await self.hub_auth.get_user(self, sync=False)
         if not user:

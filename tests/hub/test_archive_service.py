@@ -307,3 +307,18 @@ def test_remote_archive_pickles_url_and_token(hub, tmp_path):
     assert (clone.url, clone._token, clone.root) == (remote.url, remote._token, remote.root)
     assert clone.resolve_name("Crab").ra.deg == pytest.approx(83.633, abs=0.01)
     assert clone.sky.digest == Archive(root=tmp_path / "x").sky.digest
+
+
+def test_jemx_window_through_remote_archive_equals_local(hub, tmp_path):
+    from mmoda_ext.archive import jemx_data
+
+    remote = RemoteArchive(hub.url, hub.token("big"), tmp_path / "cache")
+    scw = remote.index.select(83.633, 22.015, 5.0, to_ijd("2016-02-01T00:00:00"),
+                              to_ijd("2016-03-01T00:00:00"), max_pointings=1)[0]
+    got = jemx_data.load_window(remote, scw, 2)
+    assert (tmp_path / "cache" / "jemx2" / scw.scw_id[:4] / f"{scw.scw_id}.fits").is_file()
+    want = jemx_data.load_window(Archive(root=tmp_path / "local"), scw, 2)
+    assert got.time.size > 1000
+    for field in ("time", "dety", "detx", "pha", "efficiency", "background"):
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field
+    assert (got.ontime, got.deadc) == (want.ontime, want.deadc)
