@@ -9,7 +9,9 @@ OAUTH2_AUTHORIZE_URL, OAUTH2_TOKEN_URL, OAUTH2_USERDATA_URL, OAUTH_CLIENT_ID, OA
 Optional: MMODA_ARCHIVE_PORT, MMODA_PUBLIC_PORT, MMODA_DASHBOARDS_PORT (their services), MMODA_TIERS,
 MMODA_ARCHIVE, MMODA_TOKEN_SECRET, MMODA_SMTP_HOST, MMODA_SMTP_PORT, MMODA_MAIL_SENDER,
 MMODA_AUTH_REFRESH_AGE (s, default 300), MMODA_SERVER_IDLE_TIMEOUT (s, default 3600),
-MMODA_HUB_PUBLIC_URL (default http://127.0.0.1:$MMODA_HUB_PORT), MMODA_PLATFORM_TOKEN (a token
+MMODA_HUB_PUBLIC_URL (default http://127.0.0.1:$MMODA_HUB_PORT), MMODA_OAUTH_SCOPE (default
+"openid profile email"), MMODA_USERNAME_CLAIM (default preferred_username), MMODA_GROUPS_CLAIM
+(default groups), MMODA_LOGIN_SERVICE (the login button's text), MMODA_PLATFORM_TOKEN (a token
 of the `mmoda-platform` service, used by the launcher and the tests), JUPYTERHUB_CRYPT_KEY
 (default: created once in the state folder and kept, so auth_state survives restarts).
 """
@@ -104,9 +106,12 @@ c.ConfigurableHTTPProxy.should_start = True
 REGISTERED = "mmoda-registered"
 
 
+GROUPS_CLAIM = os.environ.get("MMODA_GROUPS_CLAIM") or "groups"  # CILogon: isMemberOf
+
+
 def provider_groups(auth_state: dict) -> set[str]:
     """The provider's groups, plus mmoda-registered: every login is at least registered."""
-    claimed = (auth_state.get("oauth_user") or {}).get("groups") or []
+    claimed = (auth_state.get("oauth_user") or {}).get(GROUPS_CLAIM) or []
     if isinstance(claimed, str):
         claimed = [claimed]
     return {str(g) for g in claimed} | {REGISTERED}
@@ -115,8 +120,8 @@ def provider_groups(auth_state: dict) -> set[str]:
 c.JupyterHub.authenticator_class = "generic-oauth"
 # authorize/token/userdata URLs, client id and secret come from OAUTH2_* / OAUTH_* (oauthenticator)
 c.GenericOAuthenticator.oauth_callback_url = f"{PUBLIC_URL}/hub/oauth_callback"
-c.GenericOAuthenticator.scope = ["openid", "profile", "email"]
-c.GenericOAuthenticator.username_claim = "preferred_username"
+c.GenericOAuthenticator.scope = (os.environ.get("MMODA_OAUTH_SCOPE") or "openid profile email").split()
+c.GenericOAuthenticator.username_claim = os.environ.get("MMODA_USERNAME_CLAIM") or "preferred_username"
 c.GenericOAuthenticator.login_service = os.environ.get("MMODA_LOGIN_SERVICE", "MMODA identity provider")
 c.GenericOAuthenticator.enable_pkce = True
 c.GenericOAuthenticator.manage_groups = True
