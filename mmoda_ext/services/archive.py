@@ -12,7 +12,8 @@ guard, whatever the caller's client does:
 
 * a **selection** (``select``: automatic, ``windows``: an ``scw_list``) is one request: at most
   the tier's science windows, and at most the tier's new selections per hour and user
-  (repeating one is free); selecting private windows needs the private-data right;
+  (repeating one is free); selecting private windows needs the private-data right; with an
+  ``osa_version``, OSA11.2-beta needs the restricted-OSA right and OSA11.0 data from rev 1626;
 * a window's **data** are served only for windows the caller selected (in the last
   ``grant_seconds``), so fetching files one by one cannot go around the limits; private
   windows only to the private tier;
@@ -172,6 +173,20 @@ class ArchiveCore(LoggingConfigurable):
             + rights.how_to_get("private_data"),
             parameter="integral_data_rights", value="all-private")
 
+    def _check_osa(self, rights: Rights, body: dict[str, Any], windows: list[Any] | None) -> None:
+        """An optional ``osa_version``: restricted versions need the right, OSA11.0 rev >= 1626."""
+        version = body.get("osa_version")
+        if version is None:
+            return
+        from ..instruments._integral_rules import check_osa_version, check_osa_windows
+        from ..science.ibis import OSA_VERSIONS
+
+        if version not in OSA_VERSIONS:
+            raise ParameterError("osa_version", version, ", ".join(OSA_VERSIONS))
+        check_osa_version({"osa_version": version}, rights)
+        if windows is not None:
+            check_osa_windows({"osa_version": version, "T1": body.get("t1")}, windows)
+
     # -- the index -------------------------------------------------------------------------
     def info(self, rights: Rights) -> dict[str, Any]:
         d = self.archive.describe()
@@ -206,10 +221,12 @@ class ArchiveCore(LoggingConfigurable):
             rights.check_scw_count(maxp, "max_pointings")
         if include_private and not rights.private_data:
             raise self._refuse_private(rights, "You asked to select")
+        self._check_osa(rights, body, None)
         windows = self.archive.index.select(ra, dec, radius, t1, t2, maxp,
                                             include_private=include_private, seed=body.get("seed"))
         if maxp is None:
             rights.check_scw_count(len(windows), "max_pointings")
+        self._check_osa(rights, body, windows)
         self._count_request(rights, json.dumps(["select", ra, dec, radius, t1, t2, maxp,
                                                 include_private, body.get("seed")], default=str))
         self._grant(rights, windows)
@@ -221,7 +238,9 @@ class ArchiveCore(LoggingConfigurable):
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ParameterError("scw_list", ids, "a list of science-window ids")
         rights.check_scw_count(len(ids), "scw_list")
+        self._check_osa(rights, body, None)
         windows = self.archive.index.get_many(ids)
+        self._check_osa(rights, body, windows)
         self._count_request(rights, json.dumps(["windows", sorted(ids)]))
         self._grant(rights, windows)
         return {"windows": [w.to_dict() for w in windows]}
