@@ -218,7 +218,15 @@ class GatewayJobManager(JobManager):
         self._compute_info: dict[str, dict[str, Any]] = {}
 
     def dask_client(self) -> Any:
-        return self.clusters.client(getattr(self._job_rights, "rights", None))
+        client = self.clusters.client(getattr(self._job_rights, "rights", None))
+        # what the cluster panel reads (mmoda_ext.server.panels_api.cluster_model)
+        self._dask_client, self.scheduler_address = client, self.clusters.scheduler_address
+        return client
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The owner-only dashboard of the cluster in use (None before the first job)."""
+        return self.clusters.dashboard_link
 
     def _context(self, job: Any, rights: Rights, on_progress: Any) -> Any:
         self._job_rights.rights = rights

@@ -44,7 +44,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import Float, Unicode, default
+from traitlets import Float, Integer, Unicode, default
 from traitlets.config import Config
 
 from ..access.rights import Rights
@@ -188,6 +188,11 @@ class MMODAExtension(ExtensionApp):
     token_lifetime = Float(30 * 86400.0, min=60.0,
                            help="Lifetime (s) of the ODA_TOKEN issued at start; the secret dies "
                                 "with the server anyway").tag(config=True)
+    hub_identity_max_age = Integer(
+        10, min=1, help="Seconds the hub's answer about a caller (name, groups) is reused by "
+                        "jupyter-server's identity provider (HubAuth.cache_max_age, 300 by default "
+                        "in JupyterHub): a group removed at the provider lowers the tier after the "
+                        "hub's auth_refresh_age plus this").tag(config=True)
     archive_cache = Unicode(help="Per-window cache of data read from the archive service "
                                  "(default ~/.mmoda/archive-cache)").tag(config=True)
 
@@ -251,6 +256,11 @@ class MMODAExtension(ExtensionApp):
         return cfg
 
     def initialize_settings(self) -> None:
+        hub_auth = self.hub_auth
+        if hub_auth is not None and hub_auth.cache_max_age > self.hub_identity_max_age:
+            # groups are read per request: keep the identity provider's cache short
+            hub_auth.cache_max_age = self.hub_identity_max_age
+            hub_auth.cache.max_age = hub_auth.cache.purge_interval = self.hub_identity_max_age
         self.tiers = TierTable.load(self.tiers_file)
         self.token_secret = secrets.token_hex(32)
         Path(self.root).mkdir(parents=True, exist_ok=True)

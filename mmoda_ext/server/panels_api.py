@@ -81,7 +81,8 @@ def cluster_model(manager: Any, rights: Any) -> dict[str, Any]:
     workers = [{"name": str(w.get("name", addr)), "threads": int(w.get("nthreads", 0)),
                 "memory": int(w.get("memory_limit") or 0)} for addr, w in info.get("workers", {}).items()]
     return {"kind": "gateway" if manager.scheduler_address else "local", "workers": workers,
-            "dashboard": client.dashboard_link, "limits": limits}
+            "dashboard": getattr(manager, "dashboard_link", None) or client.dashboard_link,
+            "limits": limits}
 
 
 class ClusterHandler(RestHandler):

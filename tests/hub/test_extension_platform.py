@@ -94,6 +94,11 @@ async def test_rest_image_runs_on_the_users_gateway_cluster(platform, users, own
     assert compute["cluster"] in await users_clusters(platform, users[OWNER]["token"])
     assert compute["cluster"] not in await users_clusters(platform, users[OTHER]["token"])
     assert compute["dashboard_link"] == f"/services/mmoda-dashboards/{compute['cluster']}/status"
+    # the cluster panel's view of it: the gateway cluster, capped by the tier, guarded dashboard
+    panel = httpx.get(f"{users[OWNER]['api']}/cluster", headers=auth(users[OWNER]["token"]),
+                      timeout=TIMEOUT).json()
+    assert panel["kind"] == "gateway" and panel["dashboard"] == compute["dashboard_link"]
+    assert 1 <= len(panel["workers"]) <= panel["limits"]["max_workers"]
     # products are in the owner's home, readable through the owner's server only
     outdir = platform.state / "home" / OWNER / ".mmoda" / "jobs" / "jobs" / owner_job["job_id"]
     assert (outdir / "products.json").is_file()
@@ -181,3 +186,49 @@ def test_public_service_anonymous_50_token_500(platform):
     with pytest.raises(RemoteException) as err:
         public_disp(platform).get_product(**dict(ISGRI_IMAGE, max_pointings=501), token=token)
     assert "at most 500" in str(err.value.message) + str(err.value.debug_message)
+
+
+def test_a_group_removed_at_the_provider_lowers_the_tier_in_the_running_server(platform):
+    """The extension reads the hub's groups per request: no restart of the user's server."""
+    sub = "demoted-ext"
+    claims = {"preferred_username": sub, "email": f"{sub}@example.org", "name": "De Moted"}
+    platform.set_claims(sub, {**claims, "groups": ["mmoda-registered", "mmoda-hpc"]})
+    platform.login(sub).close()
+    token = platform.user_token(sub)
+    url = platform.spawn(sub).rstrip("/")
+    started = platform.user_model(sub)["servers"][""]["started"]
+
+    def tier() -> tuple[str, int]:
+        me = httpx.get(f"{url}/mmoda/api/v1/whoami", headers=auth(token), timeout=TIMEOUT).json()
+        return me["tier"], me["max_scw"]
+
+    assert tier() == ("hpc", 5000)
+    platform.set_claims(sub, {**claims, "groups": ["mmoda-registered"]})
+    deadline = time.monotonic() + 6 * platform.auth_refresh_age + 60
+    seen = None
+    while time.monotonic() < deadline:
+        seen = tier()
+        if seen == ("registered", 500):
+            break
+        time.sleep(1)
+    assert seen == ("registered", 500)
+    assert platform.user_model(sub)["servers"][""]["started"] == started  # the same server
+    platform.stop_server(sub)
+
+
+async def test_a_culled_cluster_is_replaced_on_the_next_job(platform, users, owner_job):
+    """The gateway shuts an idle cluster down (tier idle timeout); the next job starts another."""
+    u = users[OWNER]
+    old = owner_job["compute"]["cluster"]
+    async with Gateway(address=f"{platform.hub_url}/services/dask-gateway",
+                       proxy_address=f"gateway://127.0.0.1:{platform.ports['gateway']}",
+                       auth=JupyterHubAuth(api_token=u["token"]), asynchronous=True) as gw:
+        await gw.stop_cluster(old)  # what the idle timeout does
+    params = {k: v for k, v in ISGRI_IMAGE.items() if k not in ("instrument", "product")}
+    r = httpx.post(f"{u['api']}/jobs", headers=auth(u["token"]), timeout=TIMEOUT,
+                   json={"instrument": "isgri", "product": "isgri_image", "params": {**params, "max_pointings": 2}})
+    assert r.status_code == 201, r.text
+    job = wait_job(u["api"], u["token"], r.json()["job_id"])
+    assert job["status"] == "done", job.get("error")
+    assert job["compute"]["cluster"] != old
+    assert job["compute"]["cluster"] in await users_clusters(platform, u["token"])
