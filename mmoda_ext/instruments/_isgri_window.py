@@ -42,7 +42,7 @@ __all__ = ["ArchiveRef", "ImagePlan", "window_image", "image_task", "RatePlan", 
            "decoded_key", "cached_decoded", "cache_root", "ANALYSIS_VERSION", "DECODED_STEP"]
 
 #: bump when decoding or cleaning changes what a window's cached image holds
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"  # 2: new (uncatalogued) sources cleaned in every window
 DECODED_STEP = "decoded-cleaned"
 
 
@@ -163,7 +163,8 @@ def window_image(archive: Any, scw: Any, e1: float, e2: float, *, clean: bool = 
             if np.isfinite(x):
                 cat.append((src.name, float(x), float(y)))
         img, cleaned = sources.clean_window(
-            img, dec, counts, win.efficiency, win.background, win.exposure, cat, clean_threshold
+            img, dec, counts, win.efficiency, win.background, win.exposure, cat, clean_threshold,
+            new_threshold=sources.NEW_SOURCE_SNR,
         )
     return img, frame, win, cleaned
 

@@ -79,8 +79,13 @@ def jemx_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tuple[
 
 
 def _catalogue(archive: Any, scw: Any, frame) -> list[tuple[str, float, float]]:
+    """Catalogued sources in the field (uncatalogued ones are found and cleaned as new sources)."""
+    from .isgri import is_catalogued
+
     cat = []
     for src in archive.sky.near(scw.ra, scw.dec, FIELD_DEG):
+        if not is_catalogued(src):
+            continue
         x, y = frame.to_pixel(src.ra, src.dec)
         if np.isfinite(x):
             cat.append((src.name, float(x), float(y)))
@@ -182,7 +187,8 @@ def image_task(plan: Plan, scw: Any) -> dict[str, Any]:
         img = dec.decode(counts, win.exposure)
         img, cleaned = sources.clean_window(img, dec, counts, win.efficiency, win.background,
                                             win.exposure, _catalogue(archive, scw, frame),
-                                            plan.clean_threshold)
+                                            plan.clean_threshold, new_threshold=sources.NEW_SOURCE_SNR,
+                                            fwhm_pix=PSF_FWHM_PIX)
         return img, {"exposure": win.exposure, "ontime": win.ontime}, [c.name for c in cleaned]
 
     key = decoded_key("jemx", scw, plan.e1, plan.e2, archive, clean_threshold=plan.clean_threshold,

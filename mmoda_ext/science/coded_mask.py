@@ -63,6 +63,8 @@ class MaskOptics:
     transmission: np.ndarray | None = None
     #: PIF at a fractional sky shift (ky, kz) -> detector-shaped array (for rate fits, cleaning)
     pif: Callable[[float, float], np.ndarray] | None = None
+    #: sky pixels between a source and its full-strength ghosts of a cyclic mask (0: none)
+    ghost_period: float = 0.0
     _ffts: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,7 +91,8 @@ class MaskOptics:
 def isgri_optics() -> MaskOptics:
     m_open, support = ibis.decoding_arrays()
     return MaskOptics("isgri", m_open, support, ibis.DET_SHAPE, ibis.N_ON_AXIS,
-                      (ibis.module_map() >= 0).astype(float), fft_shape=FFT_SHAPE, pif=ibis.pif_at)
+                      (ibis.module_map() >= 0).astype(float), fft_shape=FFT_SHAPE, pif=ibis.pif_at,
+                      ghost_period=53 * ibis.ELEMENT_MM / ibis.PITCH_MM)  # MURA-53
 
 
 def _rfft(x: np.ndarray, optics: MaskOptics | None = None) -> np.ndarray:

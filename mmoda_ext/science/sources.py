@@ -4,8 +4,9 @@
   their exact PIFs plus the background map to one shadowgram (what OSA's spectral and
   light-curve extraction does); unbiased wherever the source is, unlike the image peak.
 * :func:`clean_window` — the cyclic mask makes 8 full-strength ghosts ≈ 10.6° away from every
-  source; each catalogue source above 5σ is fitted, its model shadowgram decoded with the
-  window's own operator and subtracted from the image, except near the source itself.
+  source; each catalogue source above 5σ, then each new (uncatalogued) peak above 5σ found
+  iteratively, is fitted, the model shadowgram decoded with the window's own operator and
+  subtracted from the image, except near the sources themselves.
 * :func:`find_peaks`, :func:`psf_fit` — local maxima of a significance map and a Gaussian fit
   for sub-pixel positions.
 """
@@ -24,6 +25,17 @@ __all__ = ["pif_fit", "clean_window", "find_peaks", "psf_fit", "PsfFit", "err_ra
 
 #: pixels around a cleaned source that keep the data (its own peak stays in the image)
 KEEP_RADIUS = 4.0
+#: significance of a new (uncatalogued) source cleaned in a window (mimosa's MinNewSouSnr)
+NEW_SOURCE_SNR = 5.0
+#: at most this many new sources are cleaned per window (mimosa's ToSearch is 50)
+MAX_NEW = 10
+#: a peak this close (pixels) to a cyclic-ghost position of a fitted source is its ghost
+GHOST_RADIUS = 3.0
+#: a peak within this many pixels of a catalogue source is that source (PSF FWHM ≈ 2.4 pixels)
+MATCH_PIX = 2.5
+#: new sources are searched where the coding is at least this fraction of on-axis (the noise
+#: of the barely coded rim is not Gaussian)
+SEARCH_CODING = 0.1
 
 
 def source_model(efficiency: np.ndarray, exposure: float, ky: float, kz: float,
@@ -42,19 +54,26 @@ def pif_fit(
     optics: MaskOptics | None = None,
     *,
     return_model: bool = False,
+    columns: dict | None = None,
 ):
     """Rates (cts/s), their 1σ errors and the background scale for sources at ``shifts``.
 
     Model ``D = β·W·U + Σ R_s · T·W·PIF_s/N0`` on the good pixels, weights 1/(β₀ W U).
     A source with no illuminated good pixel gets NaN. With ``return_model`` the fitted
     sources' model shadowgram (counts, all sources together) comes as a fourth value.
+    ``columns`` (a dict kept by the caller for one window) memoises the source models by shift.
     """
     good = efficiency > 0
     d = np.asarray(counts, float)[good]
     bm = (efficiency * background)[good].astype(float)
     cols = [bm]
     for ky, kz in shifts:
-        cols.append(source_model(efficiency, exposure, ky, kz, optics)[good])
+        col = columns.get((ky, kz)) if columns is not None else None
+        if col is None:
+            col = source_model(efficiency, exposure, ky, kz, optics)[good]
+            if columns is not None:
+                columns[(ky, kz)] = col
+        cols.append(col)
     x = np.stack(cols, axis=1)
     seen = x[:, 1:].sum(axis=0) > 1e-3 * exposure
     keep = np.concatenate([[True], seen])
@@ -93,44 +112,124 @@ def clean_window(
     exposure: float,
     catalogue: list[tuple[str, float, float]],
     threshold: float = 5.0,
+    new_threshold: float | None = None,
+    max_new: int = MAX_NEW,
+    fwhm_pix: float | None = None,
 ) -> tuple[DecodedImage, list[CleanedSource]]:
-    """Remove the ghosts and coding noise of catalogue sources above ``threshold`` σ.
+    """Remove the ghosts and coding noise of significant sources, catalogued or not.
 
-    ``catalogue`` is ``[(name, x, y)]`` in the window's image pixels. The sources are fitted
-    together (PIF fit); their summed model is decoded once with the window's operator and
-    subtracted everywhere except within :data:`KEEP_RADIUS` pixels of any fitted source.
+    ``catalogue`` is ``[(name, x, y)]`` in the window's image pixels; its sources above
+    ``threshold`` σ are fitted together (PIF fit), their summed model is decoded once with the
+    window's operator and subtracted everywhere except within :data:`KEEP_RADIUS` pixels of any
+    fitted source. Then, as OSA's ``ii_skyimage`` does, the strongest remaining peak above
+    ``new_threshold`` (None: no search) is taken as a new source ``NEW_k`` at its PSF-fitted
+    position, added to the fit, and the cleaning is redone, until no peak is left (at most
+    ``max_new``). Peaks at the cyclic-ghost offsets (``optics.ghost_period``) of a fitted
+    source are its ghost residuals, not new sources, and are skipped.
     """
     sig = image.significance
     ny, nx = sig.shape
     optics = decoder.optics
     centre = optics.sky_centre
-    bright = []
+    fitted = []
     for name, x, y in catalogue:
         r, c = int(round(y)), int(round(x))
         if not (1 <= r < ny - 1 and 1 <= c < nx - 1) or not decoder.valid[r, c]:
             continue
         local = sig[r - 1 : r + 2, c - 1 : c + 2]
         if np.nanmax(local) >= threshold:
-            bright.append((name, y - centre[0], x - centre[1]))
-    if not bright:
-        return image, []
-    rates, errs, _, model = pif_fit(counts, efficiency, background, exposure,
-                                    [(b[1], b[2]) for b in bright], optics, return_model=True)
+            fitted.append((name, y - centre[0], x - centre[1]))
+    columns: dict = {}  # source models by shift, shared by the fits of this window
+
+    def fit(srcs):
+        return pif_fit(counts, efficiency, background, exposure, [(b[1], b[2]) for b in srcs], optics,
+                       return_model=True, columns=columns)
+
+    cleaned, done, keep = image, [], np.zeros((ny, nx), bool)
+    if fitted:
+        cleaned, done, keep = _subtract(image, decoder, exposure, fitted, fit(fitted))
+    if new_threshold is None:
+        return cleaned, done
+    searchable = decoder.valid & (decoder.coding >= SEARCH_CODING)
+    n_new = 0
+    s = None
+    for _ in range(4 * max_new):  # candidates tried (ghost residuals and noise peaks are refused)
+        if n_new >= max_new:
+            break
+        if s is None:  # the significance left after the current cleaning (-inf where not searched)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                s = np.where(searchable & ~keep, cleaned.intensity / np.sqrt(cleaned.variance), -np.inf)
+            s[~np.isfinite(s)] = -np.inf
+        k = int(np.argmax(s))
+        if s.flat[k] < new_threshold:
+            break
+        r, c = np.unravel_index(k, s.shape)
+        _disk(searchable, r, c, KEEP_RADIUS)  # taken or refused: not searched again
+        _fill_disk(s, r, c, KEEP_RADIUS, -np.inf)
+        if _is_ghost(r - centre[0], c - centre[1], done, optics.ghost_period):
+            continue
+        known = [(n, x, y) for n, x, y in catalogue if (y - r) ** 2 + (x - c) ** 2 <= MATCH_PIX**2
+                 and n not in {f[0] for f in fitted}]
+        # a catalogue source that was below threshold before the others were cleaned, or new
+        name, x, y = known[0] if known else (f"NEW_{n_new + 1}", float(c), float(r))
+        trial = [*fitted, (name, y - centre[0], x - centre[1])]
+        result = fit(trial)
+        rate, err = result[0][-1], result[1][-1]
+        if not (np.isfinite(rate) and err > 0 and rate / err >= new_threshold):
+            continue  # the PIF fit does not confirm it: a noise peak, left in the image
+        if not known:  # confirmed: refine the position (PSF fit), then fit again
+            p = psf_fit(cleaned.intensity, cleaned.variance, int(r), int(c), fwhm_pix=fwhm_pix or ISGRI_PSF_FWHM_PIX)
+            trial[-1] = (name, p.y - centre[0], p.x - centre[1])
+            result = fit(trial)
+        fitted, n_new = trial, n_new + (not known)
+        cleaned, done, keep = _subtract(image, decoder, exposure, fitted, result)
+        s = None
+    return cleaned, done
+
+
+def _is_ghost(ky: float, kz: float, done: list[CleanedSource], period: float) -> bool:
+    if period <= 0:
+        return False
+    for src in done:
+        dy, dz = ky - src.ky, kz - src.kz
+        for gy in (-period, 0.0, period):
+            for gz in (-period, 0.0, period):
+                if (gy or gz) and (dy - gy) ** 2 + (dz - gz) ** 2 <= GHOST_RADIUS**2:
+                    return True
+    return False
+
+
+def _disk(mask: np.ndarray, r0: float, c0: float, radius: float) -> None:
+    ny, nx = mask.shape
+    rr = slice(max(int(r0 - radius), 0), max(min(int(r0 + radius) + 2, ny), 0))
+    cc = slice(max(int(c0 - radius), 0), max(min(int(c0 + radius) + 2, nx), 0))
+    yy, xx = np.ogrid[rr, cc]
+    mask[rr, cc] |= (yy - r0) ** 2 + (xx - c0) ** 2 <= radius**2
+
+
+def _fill_disk(arr: np.ndarray, r0: float, c0: float, radius: float, value: float) -> None:
+    disk = np.zeros(arr.shape, bool)
+    _disk(disk, r0, c0, radius)
+    arr[disk] = value
+
+
+def _subtract(image: DecodedImage, decoder: Decoder, exposure: float,
+              fitted: list[tuple[str, float, float]], fit):
+    """One decode of the fitted sources' model (``fit`` = their joint PIF fit), subtracted
+    outside them."""
+    centre = decoder.optics.sky_centre
+    rates, errs, _, model = fit
     # one decode of all fitted sources: the ghosts, sidelobes and coding noise of each of them
     decoded = decoder.model_image(model, exposure)
-    keep = np.zeros((ny, nx), bool)
+    keep = np.zeros(image.intensity.shape, bool)
     done = []
-    for (name, ky, kz), rate, err in zip(bright, rates, errs, strict=True):
+    for (name, ky, kz), rate, err in zip(fitted, rates, errs, strict=True):
         if not np.isfinite(rate):
             continue
-        r0, c0 = ky + centre[0], kz + centre[1]
-        rr = slice(max(int(r0 - KEEP_RADIUS), 0), max(min(int(r0 + KEEP_RADIUS) + 2, ny), 0))
-        cc = slice(max(int(c0 - KEEP_RADIUS), 0), max(min(int(c0 + KEEP_RADIUS) + 2, nx), 0))
-        yy, xx = np.ogrid[rr, cc]
-        keep[rr, cc] |= (yy - r0) ** 2 + (xx - c0) ** 2 <= KEEP_RADIUS**2
+        _disk(keep, ky + centre[0], kz + centre[1], KEEP_RADIUS)
         done.append(CleanedSource(name, ky, kz, float(rate), float(err)))
     intensity = np.where(keep, image.intensity, image.intensity - decoded)
-    return DecodedImage(intensity, image.variance, image.exposure), done
+    return DecodedImage(intensity, image.variance, image.exposure), done, keep
 
 
 def find_peaks(significance: np.ndarray, threshold: float, size: int = 5) -> list[tuple[int, int]]:
