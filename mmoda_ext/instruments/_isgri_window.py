@@ -190,6 +190,37 @@ def image_task(plan: ImagePlan, scw: Any) -> WindowResult:
                         extra["cleaned"], time.perf_counter() - t0, hit)
 
 
+def field_centre(params: dict[str, Any], windows: list[Any], field_deg: float) -> tuple[float, float, str]:
+    """(RA, Dec) of the mosaic centre and a message when it is not the requested RA/DEC.
+
+    The windows define the field: when the requested position lies more than ``field_deg``
+    from every window's pointing (e.g. ``scw_list`` alone, with the default RA/DEC), the mosaic
+    is centred on the windows' mean pointing instead of an empty sky.
+    """
+    from ..science.mosaic import mean_pointing
+
+    ra, dec = float(params["RA"]), float(params["DEC"])
+    r1, d1 = np.radians(ra), np.radians(dec)
+    wr, wd = np.radians([w.ra for w in windows]), np.radians([w.dec for w in windows])
+    cos = np.sin(d1) * np.sin(wd) + np.cos(d1) * np.cos(wd) * np.cos(wr - r1)
+    if np.degrees(np.arccos(np.clip(cos.max(), -1.0, 1.0))) <= field_deg:
+        return ra, dec, ""
+    cra, cdec = mean_pointing([w.ra for w in windows], [w.dec for w in windows])
+    return cra, cdec, (f"RA={ra:.3f}, DEC={dec:.3f} is outside the field of every selected window: "
+                       f"the mosaic is centred on their mean pointing RA={cra:.3f}, DEC={cdec:.3f}")
+
+
+def empty_mosaic(image: DecodedImage, n_windows: int, params: dict[str, Any]):
+    """The error for a mosaic without one exposed pixel (never a product called a success)."""
+    from ..errors import NoDataError
+
+    if np.isfinite(image.significance).any() and np.nanmax(image.exposure) > 0:
+        return None
+    return NoDataError(f"the {n_windows} selected science windows give no exposed sky pixel in the "
+                       "mosaic; check scw_list or RA/DEC", parameter="scw_list" if params.get("scw_list") else "RA",
+                       value=params.get("scw_list") or params.get("RA"))
+
+
 @dataclass(frozen=True)
 class RatePlan:
     archive: ArchiveRef

@@ -29,13 +29,25 @@ from ._integral_rules import (
     private_left_out,
     private_message,
 )
-from ._isgri_window import ArchiveRef, ImagePlan, RatePlan, cache_root, image_task, rate_task
+from ._isgri_window import (
+    ArchiveRef,
+    ImagePlan,
+    RatePlan,
+    cache_root,
+    empty_mosaic,
+    field_centre,
+    image_task,
+    rate_task,
+)
 from .base import Instrument, Product, ProductFile, ProductSet
 from .params import Float, Integer, ScwList, Select, to_time
 
 __all__ = ["Isgri", "IsgriImage", "Selection", "select_windows", "isgri_params", "used_of"]
 
 E_MIN_KEV, E_MAX_KEV = 15.0, 800.0
+#: a request position farther than this from every window's axis is outside the field (deg;
+#: the zero-response half-width is 14.6°)
+FIELD_HALF_DEG = 14.0
 #: a mosaic peak is named after a catalogue source within this distance (deg)
 MATCH_RADIUS_DEG = 0.2
 #: sky-model kinds that are simulated but absent from the reference catalogue (found as NEW_k)
@@ -163,7 +175,9 @@ class IsgriImage(Product):
         e1, e2 = params["E1_keV"], params["E2_keV"]
         scale = ibis.osa_scale(params["osa_version"], e1, e2)
         frames = [ibis.window_frame(w.ra, w.dec, w.pa) for w in windows]
-        mframe = mosaic_frame(params["RA"], params["DEC"], frames)
+        cra, cdec, note = field_centre(params, windows, FIELD_HALF_DEG)  # the windows define the field
+        messages += [note] if note else []
+        mframe = mosaic_frame(cra, cdec, frames)
         ref = ArchiveRef.of(archive)
         n = len(windows)
 
@@ -176,6 +190,8 @@ class IsgriImage(Product):
         if plan.cache:  # per-window decoded images read from / written to the provenance cache
             summary["cache"] = {"hits": sums.hits, "misses": sums.misses}
         mos = sums.mosaic.result()
+        if (err := empty_mosaic(mos, n, params)) is not None:
+            raise err
         mos = DecodedImage(mos.intensity * scale, mos.variance * scale**2, mos.exposure)
         ctx.progress(0.82, "source search")
         dets = detect(mos, mframe, archive.sky, params["detection_threshold"])

@@ -23,7 +23,14 @@ from ..science import coded_mask, jemx, sources
 from ..science.mosaic import MosaicAccumulator, mosaic_frame, reproject_window
 from . import _isgri_products as common_out
 from ._catalog import catalog_params, selected_sources
-from ._isgri_window import ArchiveRef, cache_root, cached_decoded, decoded_key
+from ._isgri_window import (
+    ArchiveRef,
+    cache_root,
+    cached_decoded,
+    decoded_key,
+    empty_mosaic,
+    field_centre,
+)
 from .base import Instrument, Product, ProductFile, ProductSet
 from .isgri import (
     Selection,
@@ -321,7 +328,9 @@ class JemxImage(_JemxProduct):
         meta = _meta(params, windows)
         unit = meta["unit"]
         frames = [jemx.window_frame(w.ra, w.dec, w.pa, unit) for w in windows]
-        mframe = mosaic_frame(params["RA"], params["DEC"], frames, pixel_deg=jemx.PIXEL_DEG)
+        cra, cdec, note = field_centre(params, windows, 6.5)  # zero response at 6.6° off axis
+        messages += [note] if note else []
+        mframe = mosaic_frame(cra, cdec, frames, pixel_deg=jemx.PIXEL_DEG)
         plan = self._plan(params, ctx, mosaic=mframe, cache=cache_root(ctx))
         tot = {"exposure": 0.0, "ontime": 0.0}
         lookups = {"hits": 0, "misses": 0}  # provenance cache
@@ -337,6 +346,8 @@ class JemxImage(_JemxProduct):
             acc = ctx.map_reduce(partial(image_task, plan), windows, fold, MosaicAccumulator(mframe),
                                  label=f"JEM-X{unit} science windows")
         mos = acc.result()
+        if (err := empty_mosaic(mos, len(windows), params)) is not None:
+            raise err
         ctx.progress(0.82, "source search")
         dets = detect(mos, mframe, ctx.archive.sky, params["detection_threshold"], fwhm_pix=PSF_FWHM_PIX)
         if dets:

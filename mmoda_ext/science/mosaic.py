@@ -32,6 +32,14 @@ def _window_corners(frame: TangentFrame) -> np.ndarray:
     return np.array([[0, 0, 1], [nx - 1, 0, 1], [0, ny - 1, 1], [nx - 1, ny - 1, 1]], float)
 
 
+def mean_pointing(ras: np.ndarray, decs: np.ndarray) -> tuple[float, float]:
+    """(RA, Dec) of the mean direction of pointings (deg), robust across RA = 0."""
+    r, d = np.radians(np.asarray(ras, float)), np.radians(np.asarray(decs, float))
+    v = np.array([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)]).sum(axis=1)
+    v /= np.linalg.norm(v)
+    return float(np.degrees(np.arctan2(v[1], v[0])) % 360.0), float(np.degrees(np.arcsin(v[2])))
+
+
 def mosaic_frame(ra: float, dec: float, window_frames: list[TangentFrame],
                  pixel_deg: float = MOSAIC_PIXEL_DEG) -> TangentFrame:
     """A square north-up TAN grid centred on (ra, dec) covering every window's image."""

@@ -230,3 +230,11 @@ def test_light_curve_bins_are_counted_over_the_windows_used(setup):
     lc = Table.read(ps.find("jemx_lc")[0].fits, hdu=1)
     assert 2 * 25 < len(lc) < 2 * 70
     assert (lc["TIME"].max() - lc["TIME"].min()) > 150
+
+
+def test_scw_list_alone_defines_the_field(setup):
+    archive, wins, root = setup
+    ps = engine.execute("jemx", "jemx_image", {"scw_list": ",".join(w.scw_id for w in wins)},
+                        SerialContext(archive, root / "scw-only"))
+    assert "Crab" in list(Table.read(ps.find("jemx_catalog")[0].fits, hdu=1)["src_names"])
+    assert any("centred on their mean pointing" in m for m in ps.messages)

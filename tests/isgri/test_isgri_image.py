@@ -113,3 +113,12 @@ def test_osa11_scale_multiplies_rates_not_significance(crab, run_image):
     c10, c11 = _catalog(r10), _catalog(r11)
     assert c11["FLUX"][0] / c10["FLUX"][0] == pytest.approx(209.8 / 136.3, rel=1e-3)
     assert c11["significance"][0] == pytest.approx(c10["significance"][0], rel=1e-6)
+
+
+def test_scw_list_alone_defines_the_field(crab, run_image):
+    """scw_list with the default RA/DEC (the Galactic centre): the mosaic is of the windows' field."""
+    result, _ = run_image(scw_list=",".join(crab[0].meta["scw_list"][:4]), E1_keV=20, E2_keV=40)
+    assert "Crab" in list(_catalog(result)["src_names"])
+    assert any("centred on their mean pointing" in m for m in result.messages)
+    with fits.open(result.find("isgri_mosaic")[0].fits) as hdul:
+        assert np.isfinite(hdul[4].data).mean() > 0.3
