@@ -1,7 +1,8 @@
 """The jupyter-server extension ``mmoda_ext`` without a hub (a laptop, Binder): a real
 ``jupyter server`` on 127.0.0.1, the REST API and the dispatcher door under ``/mmoda/``,
 jupyter-server's authentication in front of both, and an unchanged ``oda_api`` script in a
-kernel of that server getting an ISGRI image through the ODA_TOKEN the extension exported.
+script given the environment of that server's kernels getting an ISGRI image through the
+ODA_TOKEN the extension exported.
 """
 
 from __future__ import annotations
@@ -85,42 +86,31 @@ def test_rest_job_in_the_users_home(jserver):
     assert job["job_id"] in {j["job_id"] for j in mine}
 
 
-def test_unchanged_oda_api_script_in_a_kernel_gets_an_image(jserver):
-    env = run_in_kernel(jserver.url, jserver.auth,
-                        "import os; print(os.environ['DISPATCHER_URL']); print(os.environ['ODA_TOKEN'])")
-    url, token = env.split()
-    assert url == f"http://127.0.0.1:{jserver.port}/mmoda"
-    claims = jwt.decode(token, options={"verify_signature": False})  # what oda_api itself does
-    assert claims["exp"] > claims["iat"] and not claims["roles"]
-    out = run_in_kernel(jserver.url, jserver.auth, ODA_API_SCRIPT.format(max_pointings=3))
-    assert "STATUS done" in out, out
-    shape = next(ln for ln in out.splitlines() if ln.startswith("SHAPE"))
-    assert len(eval(shape.split(" ", 1)[1])) == 2
-    units = next(ln for ln in out.splitlines() if ln.startswith("UNITS"))
-    assert units.count("ISGR-MOSA-IMA") == 4, units  # intensity, variance, significance, exposure
-    # the door took the ODA token alone (no jupyter token): the job is the owner's
-    job_id = next(ln for ln in out.splitlines() if ln.startswith("JOB")).split()[1]
-    job = httpx.get(jserver.url + f"/mmoda/api/v1/jobs/{job_id}", headers=jserver.auth, timeout=TIMEOUT)
-    assert job.status_code == 200 and job.json()["status"] == "done"
-    # and the token works from outside the kernel too, only on the dispatcher door
-    r = httpx.get(url + "/api/instr-list", params={"token": token}, timeout=TIMEOUT)
-    assert r.status_code == 200 and "isgri" in r.json()
-    r = httpx.get(url + "/api/v1/whoami", params={"token": token}, timeout=TIMEOUT)
-    assert r.status_code == 403
-
-
 def test_oda_api_script_in_a_subprocess_with_the_exported_env(jserver, tmp_path):
-    """The same script as a plain Python process given the variables a kernel inherits."""
+    """An unchanged oda_api script, run with the variables every kernel of the server inherits."""
     env_text = run_in_kernel(jserver.url, jserver.auth,
                              "import os; print(os.environ['DISPATCHER_URL'], os.environ['ODA_TOKEN'])")
     url, token = env_text.split()
+    assert url == f"http://127.0.0.1:{jserver.port}/mmoda"
+    claims = jwt.decode(token, options={"verify_signature": False})  # what oda_api itself does
+    assert claims["exp"] > claims["iat"] and not claims["roles"]
     script = tmp_path / "script.py"
-    script.write_text(ODA_API_SCRIPT.format(max_pointings=2))
+    script.write_text(ODA_API_SCRIPT.format(max_pointings=3))
     env = dict(os.environ, DISPATCHER_URL=url, ODA_TOKEN=token, HOME=str(tmp_path))
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "STATUS done" in out.stdout
+    units = next(ln for ln in out.stdout.splitlines() if ln.startswith("UNITS"))
+    assert units.count("ISGR-MOSA-IMA") == 4, units  # intensity, variance, significance, exposure
+    # the door took the ODA token alone (no jupyter token): the job is the owner's
     job_id = next(ln for ln in out.stdout.splitlines() if ln.startswith("JOB")).split()[1]
+    job = httpx.get(jserver.url + f"/mmoda/api/v1/jobs/{job_id}", headers=jserver.auth, timeout=TIMEOUT)
+    assert job.status_code == 200 and job.json()["status"] == "done"
+    # the token opens the dispatcher door only, not the REST API
+    r = httpx.get(url + "/api/instr-list", params={"token": token}, timeout=TIMEOUT)
+    assert r.status_code == 200 and "isgri" in r.json()
+    r = httpx.get(url + "/api/v1/whoami", params={"token": token}, timeout=TIMEOUT)
+    assert r.status_code == 403
     prods = httpx.get(jserver.url + f"/mmoda/api/v1/jobs/{job_id}/products", headers=jserver.auth,
                       timeout=TIMEOUT).json()["products"]
     fits_url = next(p["fits_url"] for p in prods if p.get("fits_url"))
