@@ -186,6 +186,17 @@ def test_public_service_anonymous_50_token_500(platform):
     with pytest.raises(RemoteException) as err:
         public_disp(platform).get_product(**dict(ISGRI_IMAGE, max_pointings=501), token=token)
     assert "at most 500" in str(err.value.message) + str(err.value.debug_message)
+    # 51 windows: refused to anonymous callers, accepted with the token (then cancelled)
+    api = f"{platform.hub_url}/services/mmoda/api/v1"
+    params = {k: v for k, v in ISGRI_IMAGE.items() if k not in ("instrument", "product")}
+    body = {"instrument": "isgri", "product": "isgri_image", "params": {**params, "max_pointings": 51}}
+    r = httpx.post(f"{api}/jobs", json=body, timeout=TIMEOUT)
+    assert r.status_code == 403 and "at most 50 " in r.json()["error"], r.text
+    bearer = {"Authorization": f"Bearer {token}"}
+    r = httpx.post(f"{api}/jobs", json=body, headers=bearer, timeout=TIMEOUT)
+    assert r.status_code == 201, r.text
+    job = httpx.post(f"{api}/jobs/{r.json()['job_id']}/cancel", headers=bearer, timeout=TIMEOUT).json()
+    assert job["status"] in ("cancelled", "done")
 
 
 def test_a_group_removed_at_the_provider_lowers_the_tier_in_the_running_server(platform):
