@@ -60,6 +60,7 @@ def standard_header(
     h["TELESCOP"] = ("INTEGRAL", "mission name")
     h["INSTRUME"] = (instrument.upper(), "instrument name")
     h["ORIGIN"] = ("MMODA-Hub", "simulated archive, INTEGRAL conventions")
+    h["SIMULATE"] = (True, "simulated data, not INTEGRAL observations")
     h["TIMESYS"] = ("TT", "time system")
     h["TIMEREF"] = ("LOCAL", "reference frame for the times")
     h["MJDREF"] = (MJDREF, "modified Julian date of IJD 0 (TT)")

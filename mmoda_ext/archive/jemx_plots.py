@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from ..science import jemx_response
 from .fitsutil import ijd_to_time
-from .plot_lc import plot_light_curve
+from .plot_lc import mark_simulated, plot_light_curve
 
 __all__ = ["plot_spectrum", "plot_lc"]
 
@@ -34,6 +34,7 @@ def plot_spectrum(path: Path, rate: np.ndarray, error: np.ndarray, meta: dict[st
     ax.set_title(f"JEM-X{meta['unit']} spectrum of {meta['name']} · {meta['n_scw']} of {meta.get('n_scw_matched', meta['n_scw'])} science windows · "
                  f"exposure {meta['exposure'] / 1e3:.1f} ks", fontsize=10)
     fig.tight_layout()
+    mark_simulated(fig)
     fig.savefig(path, dpi=110)
     return path
 

@@ -87,7 +87,8 @@ def write_spectrum(path: Path, rate: np.ndarray, error: np.ndarray, meta: dict[s
     for k, v in {"HDUCLASS": "OGIP", "HDUCLAS1": "SPECTRUM", "HDUVERS": "1.2.1", "HDUCLAS2": "NET",
                  "HDUCLAS3": "RATE", "CHANTYPE": "PI", "DETCHANS": n, "POISSERR": False,
                  "AREASCAL": 1.0, "BACKSCAL": 1.0, "CORRSCAL": 0.0, "BACKFILE": "NONE",
-                 "CORRFILE": "NONE", "ANCRFILE": "NONE", "RESPFILE": "NONE", "FILTER": "NONE"}.items():
+                 "CORRFILE": "NONE", "ANCRFILE": meta.get("ancrfile", "NONE"),
+                 "RESPFILE": meta.get("respfile", "NONE"), "FILTER": "NONE"}.items():
         h[k] = v
     h["EXPOSURE"] = (float(meta["exposure"]), "[s] dead-time corrected exposure")
     h["EXP_SRC"] = (float(meta["exposure"]), "[s] exposure on the source")

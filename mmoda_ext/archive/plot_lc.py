@@ -13,12 +13,22 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_light_curve", "plot_upper_limits"]
+__all__ = ["plot_light_curve", "plot_upper_limits", "mark_simulated", "SIMULATED_MARK"]
+
+#: the mark every preview of simulated data carries (FITS files carry SIMULATE = T)
+SIMULATED_MARK = "SIMULATED DATA · MMODA Hub"
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def mark_simulated(fig, text: str = SIMULATED_MARK) -> None:
+    """Write the simulated-data mark in the figure's lower right corner (any matplotlib figure)."""
+    fig.text(0.995, 0.005, text, ha="right", va="bottom", fontsize=7, color="#b71c1c", alpha=0.8)
+
+
+def _save(fig: Figure, path: Path, simulated: bool = True) -> Path:
     FigureCanvasAgg(fig)
     fig.tight_layout()
+    if simulated:
+        mark_simulated(fig)
     fig.savefig(path, dpi=110)
     return path
 
@@ -70,10 +80,18 @@ def plot_upper_limits(
     title: str,
     index: np.ndarray | None = None,
     norm: np.ndarray | None = None,
+    simulated: bool = True,
+    e_min: float = 100.0,
 ) -> Path:
-    """Log-log E² flux upper-limit envelope, with the per-index power laws faintly behind it."""
+    """Log-log E² flux upper-limit envelope, with the per-index power laws faintly behind it.
+
+    Drawn from ``e_min`` GeV only (the table keeps the plugin's 0.1 GeV – 1 PeV grid): below
+    ~100 GeV ANTARES tracks carry no information and the extrapolated envelope misleads.
+    """
     fig = Figure(figsize=(7.0, 4.6))
     ax = fig.add_subplot(1, 1, 1)
+    sel = energy >= e_min
+    energy, e2flux = energy[sel], e2flux[sel]
     if index is not None and norm is not None:
         for g, n in zip(index[::7], norm[::7], strict=False):
             ax.loglog(energy, n * energy ** (2.0 - g), color="0.75", lw=0.7)
@@ -84,4 +102,4 @@ def plot_upper_limits(
     ax.set_ylim(np.min(e2flux) / 10.0, np.max(e2flux) * 3.0)
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="upper right", fontsize=8)
-    return _save(fig, path)
+    return _save(fig, path, simulated)

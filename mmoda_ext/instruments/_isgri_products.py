@@ -16,6 +16,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..archive.fitsutil import ijd_to_time, standard_header
+from ..archive.plot_lc import mark_simulated
 from ..science.coded_mask import DecodedImage
 from ..science.tangent import TangentFrame
 
@@ -173,6 +174,7 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
         f'{t1} – {t2} UTC · {meta["n_scw"]} of {meta.get("n_scw_matched", meta["n_scw"])} science windows · exposure {meta["exposure"] / 1e3:.1f} ks',
         fontsize=10, pad=10,
     )
+    mark_simulated(fig)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path

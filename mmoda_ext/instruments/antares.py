@@ -44,10 +44,15 @@ def _ecsv(table: Table) -> str:
     return buf.getvalue()
 
 
-def _write_fits(path, table: Table, extname: str) -> None:
+def _write_fits(path, table: Table, extname: str, simulated: bool, source: str) -> None:
     hdu = fits.table_to_hdu(table)
     hdu.name = extname
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+    prim = fits.PrimaryHDU()
+    for h in (prim.header, hdu.header):
+        h["TELESCOP"] = "ANTARES"
+        h["SIMULATE"] = (simulated, "simulated events" if simulated else "real public 2007-2017 sample")
+        h["ORIGIN"] = ("MMODA-Hub", source[:60])
+    fits.HDUList([prim, hdu]).writeto(path, overwrite=True)
 
 
 class AntaresSpectrum(Product):
@@ -86,11 +91,12 @@ class AntaresSpectrum(Product):
         out = ctx.outdir
         tag = f"ra{ra:.2f}_dec{dec:.2f}_roi{roi:.1f}"
         sed_fits, byind_fits = out / f"ant_ul_{tag}.fits", out / f"byind_ant_ul_{tag}.fits"
-        _write_fits(sed_fits, sed, "SPECTRA_UPPER_LIMIT")
-        _write_fits(byind_fits, byind, "UL_BY_INDEX")
+        simulated = sample.source.lower().startswith("simulated")
+        _write_fits(sed_fits, sed, "SPECTRA_UPPER_LIMIT", simulated, sample.source)
+        _write_fits(byind_fits, byind, "UL_BY_INDEX", simulated, sample.source)
         png = out / f"ant_ul_{tag}.png"
         g2, n2 = res.norm_at(2.0)
-        plot_upper_limits(png, res.energy, res.e2flux, index=res.index, norm=res.norm,
+        plot_upper_limits(png, res.energy, res.e2flux, index=res.index, norm=res.norm, simulated=simulated,
                           title=f"ANTARES 90% CL UL, RA {ra:.2f} Dec {dec:.2f}, RoI {roi:g} deg "
                                 f"(n_obs {res.n_obs}, n_bkg {res.n_bkg:.2f})")
         products = [

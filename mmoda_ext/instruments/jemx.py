@@ -434,6 +434,7 @@ class JemxSpectrum(_JemxProduct):
             m = dict(meta, name=name, ra=ra, dec=dec, exposure=a["exposure"], ontime=a["ontime"],
                      deadc=a["live"] / max(a["ontime"], 1e-9), n_scw=a["n_scw"])
             stem = f"jemx{unit}_spectrum_{_safe(name)}"
+            m.update(respfile=f"{stem}_rmf.fits", ancrfile=f"{stem}_arf.fits")  # XSPEC loads the triple
             pha = out.write_spectrum(ctx.outdir / f"{stem}.fits", rate, err, m)
             rmf = out.write_rmf(ctx.outdir / f"{stem}_rmf.fits", unit)
             arf = out.write_arf(ctx.outdir / f"{stem}_arf.fits", unit)

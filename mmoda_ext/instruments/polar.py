@@ -114,6 +114,7 @@ class PolarLightCurve(Product):
         h["E_MIN"] = (float(params["E1_keV"]), "[keV]")
         h["E_MAX"] = (float(params["E2_keV"]), "[keV]")
         h["ORIGIN"] = ("mmoda-hub simulation", "simulated POLAR counts")
+        h["SIMULATE"] = (True, "simulated data, not POLAR observations")
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(fits_path, overwrite=True)
         plot_light_curve(png_path, time - t1.unix, rate, err, title=f"Start Time: {t1.utc.isot}",
                          xlabel="Time (s)", ylabel="Rate (cts/s)", marks=marks,

@@ -170,6 +170,7 @@ class SpiAcsLightCurve(Product):
             ("EPHS", "none", "simulated data: no INTEGRAL ephemeris"),
             ("DATALVL", str(params.get("data_level", "ordinary")), "ordinary or realtime"),
             ("ORIGIN", "mmoda-hub simulation", "simulated SPI-ACS counts"),
+            ("SIMULATE", True, "simulated data, not SPI-ACS observations"),
         ]:
             h[key] = (value, comment)
         info = Table(rows=[burst.to_dict()])

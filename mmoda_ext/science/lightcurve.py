@@ -149,6 +149,8 @@ def plot_lc(path: Path, name: str, t: dict[str, np.ndarray], meta: dict[str, Any
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..archive.plot_lc import mark_simulated
+
     mjd = ijd_to_time(t["TIME"]).mjd if len(t["TIME"]) else np.array([])
     # days from a whole MJD, so the axis reads "2.5" rather than "+5.72e4" offsets
     mjd0 = float(np.floor(mjd.min())) if mjd.size else 0.0
@@ -161,6 +163,7 @@ def plot_lc(path: Path, name: str, t: dict[str, np.ndarray], meta: dict[str, Any
     ax.set_title(f"ISGRI {name} · {meta['time_bin']:g} s bins · {meta['osa_version']}", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    mark_simulated(fig)
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -231,6 +231,8 @@ def plot_fit(path, edges: np.ndarray, rate: np.ndarray, error: np.ndarray,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..archive.plot_lc import mark_simulated
+
     de = np.diff(edges)
     mid = np.sqrt(edges[1:] * edges[:-1])
     ok = np.isfinite(rate) & np.isfinite(error) & (error > 0)
@@ -264,6 +266,7 @@ def plot_fit(path, edges: np.ndarray, rate: np.ndarray, error: np.ndarray,
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     rx.grid(alpha=0.3)
+    mark_simulated(fig)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -198,17 +198,25 @@ def _primary(s: SourceSum) -> fits.PrimaryHDU:
 
 
 def write_pha(path: Path, s: SourceSum, meta: dict[str, Any]) -> Path:
-    """OGIP type I PHA, extension ISGR-EVTS-SPE, rates (HDUCLAS3 = RATE), total (source) spectrum."""
+    """OGIP type I PHA, extension ISGR-EVTS-SPE, rates (HDUCLAS3 = RATE), total (source) spectrum.
+
+    Loadable by XSPEC as written: RESPFILE / ANCRFILE name the RMF and ARF delivered with it
+    (``meta["respfile"]``, ``meta["ancrfile"]``); QUALITY is 1 where a channel has no data and
+    2 (dubious) outside the calibrated band ``meta["calibrated"]`` = (E_lo, E_hi) keV.
+    """
     scale = channel_scale(meta["osa_version"])
     rate, err = s.rate * scale, s.error * scale
     good = np.isfinite(rate) & np.isfinite(err)
     n = rate.size
+    lo, hi = meta.get("calibrated", (CHANNELS[0], CHANNELS[-1]))
+    calibrated = (CHANNELS[:-1] >= lo - 1e-6) & (CHANNELS[1:] <= hi + 1e-6)
+    quality = np.where(~good, 1, np.where(calibrated, 0, 2)).astype(np.int16)
     cols = fits.ColDefs([
         fits.Column("CHANNEL", "J", array=np.arange(n, dtype=np.int32)),
         fits.Column("RATE", "E", unit="count/s", array=np.where(good, rate, 0.0)),
         fits.Column("SYS_ERR", "E", array=np.zeros(n)),
         fits.Column("STAT_ERR", "E", unit="count/s", array=np.where(good, err, 0.0)),
-        fits.Column("QUALITY", "I", array=np.where(good, 0, 1).astype(np.int16)),
+        fits.Column("QUALITY", "I", array=quality),
         fits.Column("GROUPING", "I", array=np.ones(n, np.int16)),
     ])
     revs = sorted(s.revolutions)
@@ -236,8 +244,10 @@ def write_pha(path: Path, s: SourceSum, meta: dict[str, Any]) -> Path:
     h["BKGPARAM"] = ("fitted", "map scale fitted per window, channel")
     h["OFFCORR"] = ("PIF", "on-axis equivalent rates")
     h["OSA_VERS"] = (meta["osa_version"], "rate scale of the rates")
-    for key in ("BACKFILE", "CORRFILE", "RESPFILE", "ANCRFILE"):
-        h[key] = "NONE"
+    h["BACKFILE"], h["CORRFILE"] = "NONE", "NONE"
+    h["RESPFILE"] = (meta.get("respfile", "NONE"), "RMF delivered with this spectrum")
+    h["ANCRFILE"] = (meta.get("ancrfile", "NONE"), "ARF delivered with this spectrum")
+    h["CAL_EMIN"], h["CAL_EMAX"] = (float(lo), "[keV] QUALITY 0 from"), (float(hi), "[keV] QUALITY 0 to")
     h["AREASCAL"], h["BACKSCAL"], h["CORRSCAL"] = 1.0, 1.0, 0.0
     hdu = fits.BinTableHDU.from_columns(cols, header=h)
     fits.HDUList([_primary(s), hdu]).writeto(path, overwrite=True)

@@ -105,3 +105,18 @@ def test_declination_bound():
         prepare("antares", "antares_spectrum", {"RA": 10, "DEC": -85}, Rights(), None)
     with pytest.raises(ParameterError, match="radius"):
         prepare("antares", "antares_spectrum", {"RA": 10, "DEC": 0, "radius": 3}, Rights(), None)
+
+
+def test_products_say_whether_the_events_are_simulated(tmp_path, monkeypatch):
+    """The default sample is simulated: FITS headers (SIMULATE = T) and the PNG say so."""
+    from astropy.io import fits
+
+    from mmoda_ext import engine
+    from mmoda_ext.jobs.compute import SerialContext
+
+    monkeypatch.delenv("MMODA_ANTARES_DATA", raising=False)
+    ps = engine.execute("antares", "antares_spectrum", {}, SerialContext(None, tmp_path))
+    for p in ps.products:
+        assert fits.getheader(p.fits, 1)["SIMULATE"] is True
+        assert fits.getheader(p.fits, 0)["TELESCOP"] == "ANTARES"
+    assert ps.products[0].png.stat().st_size > 10000

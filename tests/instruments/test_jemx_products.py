@@ -85,6 +85,8 @@ def test_spectrum_recovers_the_photon_index(setup):
     ps = run(setup, "jemx_spectrum")
     spec, arf, rmf = (ps.find(k)[0].fits for k in ("jemx_spectrum", "jemx_arf", "jemx_rmf"))
     pha = Table.read(spec, hdu="JMX2-PHA1-SPE")
+    h = fits.getheader(spec, 1)
+    assert (h["RESPFILE"], h["ANCRFILE"]) == (rmf.name, arf.name) and h["SIMULATE"] is True
     assert len(pha) == 16 and fits.getheader(spec, 1)["HDUCLAS1"] == "SPECTRUM"
     assert [h.name for h in fits.open(rmf)] == ["PRIMARY", "EBOUNDS", "SPECRESP MATRIX"]  # OSA order
     assert [h.name for h in fits.open(arf)] == ["PRIMARY", "SPECRESP"]
