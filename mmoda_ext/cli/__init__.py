@@ -54,10 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     level = logging.getLevelName(args.log_level.upper())
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    # distributed configures its own loggers (at INFO) when imported; a command line shows
-    # only what matters unless asked for more
+    # distributed configures its own loggers (at INFO) when imported, in this process and in
+    # every worker; library warnings (a busy dashboard port, a cancelled task) are noise to a
+    # user: a command line shows only what matters unless --log-level INFO/DEBUG asks for more
     if not isinstance(level, int) or level >= logging.WARNING:
-        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")  # worker processes inherit it
+        logging.captureWarnings(True)
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)
     try:
         return int(args._main(args) or 0)
     except PublicError as exc:  # a token's ``detail`` says what is wrong, not the browser's text

@@ -21,6 +21,8 @@ Inspect the simulated INTEGRAL archive and pre-build its per-window data.
 
 examples:
   mmoda archive info
+  mmoda archive du                    disk used by cached data, and the limit (MMODA_CACHE_LIMIT)
+  mmoda archive clean [--keep 5GB]    remove cached data (recomputed identically when needed)
   mmoda archive list  --src-name Crab --T1 2016-02-01 --T2 2016-03-01 [--radius 15] [--max-pointings 50]
   mmoda archive build --instrument isgri --src-name Crab --T1 2016-02-01 --T2 2016-03-01"""
 
@@ -40,6 +42,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     info = asub.add_parser("info", help="index coverage, sky model, cache folder", parents=[common])
     info.add_argument("--json", action="store_true")
     info.add_argument("--sources", action="store_true", help="also list the sky-model sources")
+    du = asub.add_parser("du", help="disk used by cached window data and decoded images", parents=[common])
+    du.add_argument("--cache", default=None, help="provenance cache folder (default: <archive>/../provenance-cache)")
+    du.add_argument("--json", action="store_true")
+    clean = asub.add_parser("clean", help="free disk: remove cached window data (recomputed identically when needed)",
+                            parents=[common])
+    clean.add_argument("--cache", default=None, help="provenance cache folder (default: <archive>/../provenance-cache)")
+    clean.add_argument("--keep", default="0",
+                       help="keep the most recently used files up to this size, e.g. 5GB (default: keep none)")
     for name, helptext in (("list", "list the science windows a request would select"),
                            ("build", "generate (cache) the data of the selected windows")):
         q = asub.add_parser(name, help=helptext, parents=[common])
@@ -125,7 +135,45 @@ def main(args) -> int:
         return _info(archive, args)
     if args.archive_command == "list":
         return _list(archive, args)
+    if args.archive_command in ("du", "clean"):
+        return _du(archive, args)
     return _build(archive, args)
+
+
+def cache_folders(archive, cache: str | None = None) -> dict:
+    """The folders MMODA fills on this machine: archive subfolders and the provenance cache."""
+    from pathlib import Path
+
+    from ..archive.disk import folders
+
+    root = Path(archive.root)
+    return folders(root, Path(cache).expanduser() if cache else root.resolve().parent / "provenance-cache")
+
+
+def _du(archive, args) -> int:
+    from ..archive import disk
+
+    paths = cache_folders(archive, args.cache)
+    limit = disk.cache_limit()
+    if args.archive_command == "clean":
+        removed = disk.clean(paths, disk.parse_size(args.keep, "keep"))
+        left = disk.total(disk.usage(paths))
+        print(f"removed {removed.files} files, {disk.human(removed.bytes)}; {disk.human(left.bytes)} left "
+              f"in {archive.root} and its provenance cache (recomputed identically when needed)")
+        return 0
+    use = disk.usage(paths)
+    tot = disk.total(use)
+    if args.json:
+        print(json.dumps({"folders": {k: {"path": str(paths[k]), "files": v.files, "bytes": v.bytes}
+                                      for k, v in use.items()},
+                          "total_bytes": tot.bytes, "limit_bytes": limit}, indent=2))
+        return 0
+    for name, v in use.items():
+        print(f"{disk.human(v.bytes):>9s} {v.files:7d} files  {name:18s} {paths[name]}")
+    shown = disk.human(limit) if limit else "none"
+    print(f"{disk.human(tot.bytes):>9s} {tot.files:7d} files  total (limit {shown}: MMODA_CACHE_LIMIT; "
+          "`mmoda archive clean` frees it)")
+    return 0
 
 
 def _info(archive, args) -> int:

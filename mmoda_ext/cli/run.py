@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -184,7 +186,8 @@ def main(args) -> int:
 
     from .. import engine
     from ..archive import default_archive
-    from ..jobs.compute import DaskContext
+
+    _CliContext = _cli_context()
 
     names = inst.param_set(product).names() + ["T_format"]
     raw = parse_flags(args.params, names)
@@ -205,19 +208,43 @@ def main(args) -> int:
             bar.set_description_str(f"{product}: {message}" if message else product, refresh=False)
             bar.refresh()
 
+    from ..archive import disk
+    from .archive import cache_folders
+
+    cache = provenance_cache(args, archive)
+
+    def used():  # the folders are listed each time: a first run creates them
+        return disk.total(disk.usage(cache_folders(archive, str(cache.root) if cache is not None else None)))
+
+    before = used()
     client = None
     if args.scheduler:
         from distributed import Client
 
+        on_progress(0.0, f"connecting to the Dask scheduler {args.scheduler}")
         client = Client(args.scheduler)
-    ctx = DaskContext(archive, Path(args.out), rights, on_progress, client=client, n_workers=args.workers,
-                      cache=provenance_cache(args, archive))
+    ctx = _CliContext(archive, Path(args.out), rights, on_progress, client=client, n_workers=args.workers,
+                      cache=cache)
+    interrupted = False
     try:
+        _quiet_shutdown_logs(only=("tornado",))  # a Ctrl-C in Dask's sync() logs a callback error
         result = engine.run(inst.name, product, params, ctx)
+    except KeyboardInterrupt:
+        interrupted = True
+        _stop_quietly(ctx, bar)
+        kept = used() - before
+        print(f"mmoda: interrupted. Kept what was cached so far ({kept.files} files, {disk.human(kept.bytes)}: "
+              "window data, decoded images); run the same command again to resume: cached windows are "
+              "not recomputed.", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # no interpreter shutdown: Dask's exit hooks would talk to the stopped workers
     finally:
-        ctx.close()
         if bar is not None:
             bar.close()
+        if not interrupted:
+            _quiet_shutdown_logs()  # "worker still alive after 4 s, killing" is no news to a user
+            ctx.close()
     for msg in result.messages:
         print(msg)
     for prod in result.products:
@@ -227,4 +254,106 @@ def main(args) -> int:
     (Path(args.out) / "request.json").write_text(
         json.dumps({"instrument": inst.name, "product_type": product, **params}, indent=2)
     )
+    _report_cache(cache_folders(archive, str(cache.root) if cache is not None else None), before)
     return 0
+
+
+def _report_cache(folders: dict, before) -> None:
+    """Say what this run added to the cache, and keep the cache under its size limit."""
+    from ..archive import disk
+
+    after = disk.total(disk.usage(folders))
+    added = after - before
+    limit = disk.cache_limit()
+    print(f"cache: +{disk.human(max(added.bytes, 0))} this run, {disk.human(after.bytes)} in all "
+          f"(limit {disk.human(limit) if limit else 'none'}, MMODA_CACHE_LIMIT); "
+          "`mmoda archive du` details it, `mmoda archive clean` frees it")
+    if limit and after.bytes > limit:
+        removed = disk.clean(folders, limit)
+        print(f"cache: over its limit, removed the {removed.files} least recently used files "
+              f"({disk.human(removed.bytes)}); they are recomputed identically when needed")
+
+
+def _cli_context():
+    from ..jobs.compute import DaskContext
+
+    class CliContext(DaskContext):
+        """Starts the local cluster when a product first needs it, as a named progress stage,
+        with SIGINT blocked so that the workers never see a Ctrl-C."""
+
+        fraction = 0.0
+
+        def progress(self, fraction: float, message: str = "") -> None:
+            self.fraction = fraction
+            super().progress(fraction, message)
+
+        @property
+        def client(self):
+            if self._client is None:
+                self.progress(self.fraction, "starting Dask workers")
+                with _ignoring_sigint():
+                    return DaskContext.client.fget(self)
+            return self._client
+
+        def map_reduce(self, func, items, combine, initial=None, label="", **kw):
+            items = list(items)
+            self.client  # noqa: B018 - workers first (a named stage), then the per-window pass
+            self.progress(self.fraction, f"{label} 0/{len(items)}".strip())
+            return DaskContext.map_reduce(self, func, items, combine, initial, label, **kw)
+
+    return CliContext
+
+
+class _ignoring_sigint:
+    """SIGINT blocked while worker processes start: they inherit the mask and never see a Ctrl-C
+    (which a terminal sends to the whole process group); here it is delivered on exit."""
+
+    def __enter__(self):
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _quiet_shutdown_logs(level: int | None = None, only: tuple[str, ...] = ()) -> None:
+    """Dask's shutdown messages (nanny kills, closed streams) off unless --log-level asked for them."""
+    import logging
+
+    root = logging.getLogger().getEffectiveLevel()
+    if root < logging.WARNING:
+        return
+    for name in only or ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(level or logging.CRITICAL)
+
+
+def _stop_quietly(ctx, bar) -> None:
+    """After Ctrl-C: end the local workers at once, without their shutdown chatter.
+
+    Finished windows are already in the archive and the provenance cache (written whole, then
+    renamed), so nothing is lost by not waiting for the tasks in flight. A second Ctrl-C waits.
+    """
+    import logging
+    import signal
+
+    import psutil
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if bar is not None:
+        bar.close()
+    _quiet_shutdown_logs(logging.CRITICAL)
+    if ctx._own_client:  # our LocalCluster's processes; an external scheduler's workers carry on
+        procs = psutil.Process().children(recursive=True)
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        _, alive = psutil.wait_procs(procs, timeout=5)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+    else:
+        with contextlib.suppress(Exception):
+            ctx.close()

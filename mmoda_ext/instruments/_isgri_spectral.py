@@ -192,9 +192,17 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9+\-]+", "_", name).strip("_") or "source"
 
 
+def _label(what: str, ctx: Any, windows: list) -> str:
+    """Progress stage of the per-window pass (how many windows' data are generated first)."""
+    from .isgri import windows_label
+
+    return f"{what}: {windows_label(ctx.archive, windows)}"
+
+
 def _prepare(params: dict[str, Any], ctx: Any) -> tuple[list, list[str], list[tuple], int, set[str]]:
     from .isgri import select_windows
 
+    ctx.progress(0.0, "selecting science windows")
     windows, messages = select_windows(params, ctx.archive, ctx.rights)
     check_osa_windows(params, windows)
     srcs, target, report = field_sources(ctx.archive, windows, params)
@@ -244,7 +252,7 @@ def _sum_spectra(params: dict[str, Any], ctx: Any, windows, srcs, only: set[str]
 
     plan = SpecPlan(ArchiveRef.of(ctx.archive), tuple(srcs))
     return ctx.map_reduce(partial(spectrum_task, plan), windows, fold, sums,
-                          label="ISGRI spectra")
+                          label=_label("spectra", ctx, windows))
 
 
 class _IsgriProduct(Product):
@@ -272,10 +280,7 @@ class IsgriSpectrum(_IsgriProduct):
             if s.n_scw == 0:
                 continue
             stem = ctx.outdir / f"isgri_spectrum_{_safe(s.name)}"
-            # XSPEC loads the triple as written; QUALITY 0 only in the calibrated band of the revolutions
-            files = {"respfile": stem.name + "_rmf.fits", "ancrfile": stem.name + "_arf.fits",
-                     "calibrated": _fit_band(s.revolutions)}
-            pha = spectrum.write_pha(stem.with_name(stem.name + "_spectrum.fits"), s, {**meta, **files})
+            pha = spectrum.write_pha(stem.with_name(stem.name + "_spectrum.fits"), s, meta)
             arf = spectrum.write_arf(stem.with_name(stem.name + "_arf.fits"), s, meta)
             rmf = spectrum.write_rmf(stem.with_name(stem.name + "_rmf.fits"), s, meta)
             fit = _fit(s, version, "powerlaw")
@@ -370,7 +375,7 @@ class IsgriLightCurve(_IsgriProduct):
                     acc[name].add(*arrays)
             return acc
 
-        sums = ctx.map_reduce(partial(lc_task, plan), windows, fold, sums, label="ISGRI light curves")
+        sums = ctx.map_reduce(partial(lc_task, plan), windows, fold, sums, label=_label("light curves", ctx, windows))
         scale = ibis.osa_scale(params["osa_version"], be1, be2)
         meta = {"e1": be1, "e2": be2, "time_bin": bin_s, "osa_version": params["osa_version"],
                 "tstart": origin, "tstop": max(w.tstop for w in windows)}

@@ -105,6 +105,14 @@ def used_of(windows: list[Any]) -> str:
     return f"{len(windows)} of {getattr(windows, 'matched', len(windows))} science windows"
 
 
+def windows_label(archive: Any, windows: list[Any], instrument: str = "isgri") -> str:
+    """Progress label naming the stage: how many windows' data must be generated first."""
+    if not getattr(archive, "local_data", False) or not hasattr(archive, "path_for"):
+        return "science windows"
+    missing = sum(not archive.path_for(instrument, w).exists() for w in windows)
+    return f"science windows (generating data of {missing})" if missing else "science windows (data cached)"
+
+
 def subset_message(n: int, matched: int, params: dict[str, Any], rights: Rights) -> str:
     """What ``max_pointings`` left out and how to use every matching window."""
     text = (f"Used {n} of {matched} matching science windows (max_pointings={params['max_pointings']}: "
@@ -171,6 +179,7 @@ class IsgriImage(Product):
         from . import _isgri_products as out
 
         archive = ctx.archive
+        ctx.progress(0.0, "selecting science windows")
         windows, messages = select_windows(params, archive, ctx.rights)
         e1, e2 = params["E1_keV"], params["E2_keV"]
         scale = ibis.osa_scale(params["osa_version"], e1, e2)
@@ -184,7 +193,7 @@ class IsgriImage(Product):
         with _progress_span(ctx, 0.02, 0.80):
             plan = ImagePlan(ref, e1, e2, mframe, cache=cache_root(ctx))
             sums = ctx.map_reduce(partial(image_task, plan), windows,
-                                  _ImageSums.add, _ImageSums(mframe), label="ISGRI science windows",
+                                  _ImageSums.add, _ImageSums(mframe), label=windows_label(archive, windows),
                                   merge=_ImageSums.merge, start=partial(_ImageSums, mframe))
         summary = {"exposure": sums.exposure, "ontime": sums.ontime, "seconds": sums.seconds}
         if plan.cache:  # per-window decoded images read from / written to the provenance cache

@@ -1,5 +1,8 @@
 """``mmoda run`` as a new user sees it: honest summaries, no library noise, clear refusals."""
 
+from pathlib import Path
+
+import pytest
 from astropy.io import fits
 
 
@@ -35,3 +38,48 @@ def test_archive_list_says_used_of_matched(mmoda):
                  "--max-pointings", "5")
     assert proc.returncode == 0, proc.stderr
     assert "5 of 144 science windows" in proc.stdout and "--max-pointings 144" in proc.stdout
+
+
+def test_progress_names_each_stage(isgri_run):
+    proc, _ = isgri_run
+    stages = [s for s in ("selecting science windows", "starting Dask workers",
+                          "science windows (generating data of 3) 0/3", "PIF fits", "writing products")
+              if s in proc.stderr]
+    assert len(stages) == 5, stages
+    order = [proc.stderr.index(s) for s in stages]
+    assert order == sorted(order)
+
+
+def test_run_says_what_it_added_to_the_cache(isgri_run, mmoda):
+    import json
+    import re
+
+    proc, _ = isgri_run
+    added = re.search(r"^cache: \+([\d.]+) MB this run, ([\d.]+) MB in all \(limit 20\.0 GB", proc.stdout, re.M)
+    assert added, proc.stdout
+    du = json.loads(mmoda("archive", "du", "--json").stdout)
+    assert du["folders"]["archive/isgri"]["files"] >= 3 and du["folders"]["provenance-cache"]["files"] >= 3
+    assert float(added.group(2)) == pytest.approx(du["total_bytes"] / 1e6, abs=0.1)
+
+
+def test_size_limit_evicts_least_recently_used_and_clean_frees_all(isgri_run, mmoda, cli_env, tmp_path):
+    import json
+    import shutil
+
+    archive = tmp_path / "archive"  # a copy of the session's cache, so other tests keep theirs
+    shutil.copytree(cli_env["MMODA_ARCHIVE"], archive)
+    shutil.copytree(Path(cli_env["MMODA_ARCHIVE"]).parent / "provenance-cache", tmp_path / "provenance-cache")
+    env = {"MMODA_ARCHIVE": str(archive), "MMODA_CACHE_LIMIT": "14MB"}
+    proc = mmoda("run", "spi_acs", "lc", "--T1", "2023-03-07T15:40:00", "--T2", "2023-03-07T15:50:00",
+                 "--time_bin", "1", "--out", str(tmp_path / "grb"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "cache: over its limit, removed the" in proc.stdout
+    du = json.loads(mmoda("archive", "du", "--json", env=env).stdout)
+    assert du["total_bytes"] <= 14e6 and du["limit_bytes"] == 14_000_000
+    assert du["folders"]["archive/index"]["files"] == 1  # the index is never evicted
+    assert mmoda("run", "spi_acs", "lc", "--out", str(tmp_path / "x"),
+                 env={**env, "MMODA_CACHE_LIMIT": "lots"}).returncode == 2  # a bad limit is named
+    clean = mmoda("archive", "clean", env=env)
+    assert clean.returncode == 0 and "removed" in clean.stdout
+    du = json.loads(mmoda("archive", "du", "--json", env=env).stdout)
+    assert du["folders"]["archive/isgri"]["files"] == 0 and du["folders"]["provenance-cache"]["files"] == 0
