@@ -280,7 +280,10 @@ class IsgriSpectrum(_IsgriProduct):
             if s.n_scw == 0:
                 continue
             stem = ctx.outdir / f"isgri_spectrum_{_safe(s.name)}"
-            pha = spectrum.write_pha(stem.with_name(stem.name + "_spectrum.fits"), s, meta)
+            # XSPEC loads the triple as written; QUALITY 0 only in the calibrated band of the revolutions
+            files = {"respfile": stem.name + "_rmf.fits", "ancrfile": stem.name + "_arf.fits",
+                     "calibrated": _fit_band(s.revolutions)}
+            pha = spectrum.write_pha(stem.with_name(stem.name + "_spectrum.fits"), s, {**meta, **files})
             arf = spectrum.write_arf(stem.with_name(stem.name + "_arf.fits"), s, meta)
             rmf = spectrum.write_rmf(stem.with_name(stem.name + "_rmf.fits"), s, meta)
             fit = _fit(s, version, "powerlaw")
