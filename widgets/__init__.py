@@ -71,10 +71,13 @@ class Hub:
 
     def track(self, job: dict) -> None:
         """Follow a job: Jobs tab with live progress; products shown when done."""
-        self._watch.add(job["job_id"])
         self.jobs.track(job)
+        if job.get("finished"):  # an identical earlier request: its products at once
+            if job["status"] == "done":
+                self.show_products(job)
+            return
+        self._watch.add(job["job_id"])
         self.tabs.selected_index = 1
-        self._finished({"new": self.jobs.jobs})
 
     def show_products(self, job: dict) -> None:
         self.products_panel.show(job)

@@ -10,8 +10,8 @@ reachable offline. These routes serve, relative to where the extension mounts th
                              ``MMODA_ALADIN_JS`` overrides), nothing downloaded at run time
 ``skyview/widget.js``        ipyaladin's own front-end with its one CDN import pointed at
                              ``./aladin.js``
-``skyview/hips/blank/...``   a black base HiPS (order 0, 12 PNG tiles) so Aladin never asks
-                             CDS for a survey
+``skyview/hips/blank/...``   a black base HiPS (order 0, 12 PNG tiles, and the all-sky
+                             preview) so Aladin never asks CDS for a survey
 
 ``mmoda_widgets.panels.skyview.SkyView`` loads ``widget.js`` from here. Every route requires
 the Jupyter login (the hub user, or the lab token), unlike ``/static/``.
@@ -64,14 +64,14 @@ def widget_js() -> bytes:
     return text.replace(CDN_IMPORT, "./aladin.js").encode()
 
 
-@lru_cache(maxsize=1)
-def blank_tile() -> bytes:
-    """A black, opaque TILE×TILE PNG (written here: no imaging library needed)."""
+@lru_cache(maxsize=4)
+def blank_tile(width: int = TILE, height: int = TILE) -> bytes:
+    """A black, opaque PNG (written here: no imaging library needed)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    raw = b"".join(b"\x00" + b"\x00\x00\x00" * TILE for _ in range(TILE))
-    header = struct.pack(">IIBBBBB", TILE, TILE, 8, 2, 0, 0, 0)
+    raw = b"".join(b"\x00" + b"\x00\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
@@ -116,6 +116,8 @@ class HipsHandler(_Asset):
         if (len(name) == 3 and name[0] == "Norder0" and name[1] == "Dir0"
                 and name[2] in {f"Npix{i}.png" for i in range(12)}):
             return self.send(blank_tile(), "image/png")
+        if path == "Norder3/Allsky.png":  # the low-resolution all-sky preview: 27 x 29 tiles
+            return self.send(blank_tile(27 * 16, 29 * 16), "image/png")
         raise web.HTTPError(404, f"no tile {path} in the blank HiPS (order 0, Npix0..11)")
 
 

@@ -45,6 +45,7 @@ class JobRow(w.HBox):
         self.bar.value = float(job.get("progress") or (1.0 if status == "done" else 0.0))
         self.bar.bar_style = COLORS.get(status, "")
         msg = job.get("error") if status == "failed" else job.get("message") or ""
+        msg = "" if msg == status else msg
         fb = "".join(f"<br><span style='color:#8a4b00'>team: {html.escape(f.get('message', ''))}</span>"
                      for f in job.get("feedback") or [])
         self.text.value = f"<span class='mmoda-status-{status}'>{status}</span> {html.escape(str(msg))}{fb}"

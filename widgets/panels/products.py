@@ -67,7 +67,7 @@ class ProductsPanel(w.VBox):
             return [self.skyview, w.HTML("no source detected")]
         options = [(f"{str(r['src_names']).strip():18s} {r['significance']:7.1f} σ", str(r["src_names"]).strip())
                    for r in cat]
-        table = w.SelectMultiple(options=options, rows=min(8, len(options)), description="sources",
+        table = w.SelectMultiple(options=options, rows=min(8, max(3, len(options))), description="sources",
                                  layout=w.Layout(width="420px"), style={"description_width": "70px"})
         table.add_class("mmoda-sources")
         table.observe(lambda c: setattr(self.state, "selected", list(c["new"])), names="value")

@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 import ipywidgets as w
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from ipyaladin import Aladin
@@ -36,6 +37,8 @@ function localSurvey(model) {
     o.survey = url("skyview/" + o.survey.slice(6));
     model.set("_init_options", o);
   }
+  const s = model.get("survey");
+  if (typeof s === "string" && s.startsWith("mmoda:")) model.set("survey", url("skyview/" + s.slice(6)));
 }
 export default {
   async initialize(ctx) { const m = await load(); if (m.initialize) return m.initialize(ctx); },
@@ -94,11 +97,13 @@ class SkyView(w.VBox):
         self.sig_hdu, self.catalog, self.title = sig_hdu, catalog, title
         self.status = w.HTML("<i>loading the sky view…</i>")
         ra, dec = sig_hdu.header["CRVAL1"], sig_hdu.header["CRVAL2"]
-        size = fov or abs(sig_hdu.header.get("CDELT1", 0.08)) * max(sig_hdu.data.shape)
+        size = fov or 0.6 * abs(sig_hdu.header.get("CDELT1", 0.08)) * max(sig_hdu.data.shape)
         self.aladin = OfflineAladin(target=SkyCoord(ra, dec, unit="deg"), fov=size, height=420,
                                     layout=w.Layout(width="100%"))
+        peak = float(np.nanmax(sig_hdu.data)) if np.isfinite(sig_hdu.data).any() else 10.0
         self.aladin.add_fits(fits.HDUList([fits.PrimaryHDU(sig_hdu.data, sig_hdu.header)]),
-                             name="significance", colormap="inferno", stretch="asinh", opacity=0.9)
+                             name="significance", colormap="inferno", stretch="asinh", opacity=0.9,
+                             min_cut=-3.0, max_cut=max(10.0, 0.3 * peak))
         if catalog is not None and len(catalog):
             cols = [c for c in ("src_names", "significance", "FLUX", "FLUX_ERR", "ra", "dec") if c in catalog.colnames]
             self.aladin.add_table(catalog[cols], shape="circle", name="sources", color="#00e5ff",
