@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def _error(resp: httpx.Response) -> PublicError:
         data = {}
     message = data.get("error") or f"archive service answered HTTP {resp.status_code}"
     return PublicError(message, parameter=data.get("parameter"), value=data.get("value"),
-                       status=resp.status_code if resp.status_code in (400, 403, 404, 429) else 502)
+                       status=resp.status_code if resp.status_code in (400, 403, 404, 429, 503) else 502)
 
 
 def _time(value: Any) -> Any:
@@ -128,15 +129,29 @@ class RemoteArchive(Archive):
                     headers={"Authorization": f"token {self._token}"})
             return self._http
 
+    #: attempts of a call that cannot connect (the service restarting), 1 s apart
+    retries = 3
+
+    def _request(self, method: str, route: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(self.retries):
+            try:
+                return self.http.request(method, f"api/{route}", **kwargs)
+            except (httpx.ConnectError, httpx.RemoteProtocolError):
+                if attempt == self.retries - 1:
+                    raise PublicError(f"The archive service at {self.url} does not answer; try "
+                                      "again in a minute.", status=503) from None
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
+
     def _post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = self.http.post(f"api/{route}", json=body)
+        resp = self._request("POST", route, json=body)
         if resp.status_code != 200:
             raise _error(resp)
         return resp.json()
 
     def info(self) -> dict[str, Any]:
         """The service's summary and the caller's rights there (tier, limits)."""
-        resp = self.http.get("api/info")
+        resp = self._request("GET", "info")
         if resp.status_code != 200:
             raise _error(resp)
         return resp.json()
@@ -155,7 +170,7 @@ class RemoteArchive(Archive):
         return self._sky
 
     def _load_sky(self) -> SkyModel:
-        resp = self.http.get("api/sky")
+        resp = self._request("GET", "sky")
         if resp.status_code != 200:
             raise _error(resp)
         digest = resp.headers.get("X-Sky-Digest", "unknown")

@@ -106,6 +106,7 @@ class ArchiveCore(LoggingConfigurable):
         self._lock = threading.Lock()
         self._requests: dict[str, deque[tuple[float, str]]] = {}
         self._grants: dict[str, dict[str, float]] = {}
+        self._making: dict[tuple[str, str], asyncio.Future] = {}
         self._pool = ThreadPoolExecutor(self.generate_threads, thread_name_prefix="mmoda-archive-gen")
 
     def close(self) -> None:
@@ -267,8 +268,14 @@ class ArchiveCore(LoggingConfigurable):
                 f"api/windows) by you in the last {self.grant_seconds / 3600:g} h: a selection "
                 f"holds at most {rights.max_scw} science windows for your tier '{rights.tier}'. "
                 "Select it first.", parameter="scw_id", value=scw_id)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.archive.ensure_window, instrument, scw)
+        key = (instrument, scw_id)
+        fut = self._making.get(key)
+        if fut is None:  # one generation per file, however many callers wait for it
+            loop = asyncio.get_running_loop()
+            fut = loop.run_in_executor(self._pool, self.archive.ensure_window, instrument, scw)
+            self._making[key] = fut
+            fut.add_done_callback(lambda _: self._making.pop(key, None))
+        return await asyncio.shield(fut)
 
 
 # ------------------------------------------------------------------------------------------
