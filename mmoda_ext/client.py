@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Client", "ClientError", "FetchedProduct"]
+__all__ = ["Client", "ClientError", "FetchedProduct", "progress_text"]
 
 
 class ClientError(Exception):
@@ -72,6 +72,52 @@ class FetchedProduct:
         from astropy.wcs import WCS
 
         return WCS(self.image(ext).header)
+
+    def describe(self) -> list[str]:
+        """One line per HDU: name, image shape or table rows and columns, units."""
+        from astropy.io import fits
+
+        lines = []
+        for i, hdu in enumerate(self.hdul or []):
+            name = hdu.name or ("PRIMARY" if i == 0 else f"HDU{i}")
+            if isinstance(hdu, (fits.BinTableHDU, fits.TableHDU)):
+                cols = [f"{c.name} [{c.unit}]" if c.unit else c.name for c in hdu.columns]
+                shown = ", ".join(cols[:6]) + (f", ... ({len(cols)} columns)" if len(cols) > 6 else "")
+                lines.append(f"{i} {name}: table, {hdu.data.shape[0] if hdu.data is not None else 0} rows: {shown}")
+            elif hdu.data is not None:
+                kind = hdu.header.get("IMATYPE") or hdu.header.get("HDUCLAS2") or "image"
+                unit = hdu.header.get("BUNIT")
+                shape = "x".join(str(n) for n in hdu.data.shape)
+                lines.append(f"{i} {name}: {kind} {shape}" + (f" [{unit}]" if unit else ""))
+        return lines
+
+    def __repr__(self) -> str:
+        parts = [f"{len(self.hdul)} HDUs" if self.hdul is not None else "no FITS"]
+        if self.png:
+            parts.append(f"PNG preview {len(self.png) / 1e3:.0f} kB")
+        body = "".join(f"\n  {line}" for line in self.describe())
+        return f"<FetchedProduct {self.name!r} ({self.kind}): {', '.join(parts)}>{body}"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the summary and, when there is one, the PNG preview."""
+        import base64
+        import html
+
+        rows = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in self.describe())
+        img = (f'<br><img src="data:image/png;base64,{base64.b64encode(self.png).decode()}" '
+               f'style="max-width:480px" alt="{html.escape(self.name)}">' if self.png else "")
+        return (f"<b>{html.escape(self.name)}</b> <i>{html.escape(self.kind)}</i>"
+                f"<ul style='margin:0'>{rows}</ul>{img}")
+
+
+def progress_text(job: dict) -> str:
+    """The words of the progress bar: the stage, each word once (never "submitted submitted")."""
+    status = str(job.get("status") or "")
+    message = str(job.get("message") or "").strip()
+    label = "running" if status == "progress" else status
+    if not message or message.lower().startswith(status.lower()) or message.lower() == label:
+        return message or label
+    return f"{label}: {message}"
 
 
 class Client:
@@ -202,7 +248,7 @@ class Client:
                 job = await self._request("GET", f"/jobs/{job_id}")
                 if bar is not None:
                     bar.n = round(100 * float(job.get("progress") or 0))
-                    bar.set_postfix_str(f"{job['status']} {job.get('message') or ''}".strip())
+                    bar.set_postfix_str(progress_text(job))
                     bar.refresh()
                 if job["finished"]:
                     return job

@@ -1,4 +1,4 @@
-"""A token signed with another secret: the command line and the native client say so and how to fix it."""
+"""What the native client and the command line say: a token signed with another secret, the progress words."""
 
 import pytest
 from serve_helpers import SECRET
@@ -42,3 +42,15 @@ def test_token_show_names_the_mismatch_and_accepts_the_right_secret(tmp_path):
     good = subprocess.run([mmoda, "token", "show", token], capture_output=True, text=True,
                           env=env | {"MMODA_TOKEN_SECRET": SECRET}, stdin=subprocess.DEVNULL)
     assert good.returncode == 0 and '"sub": "jane@example.org"' in good.stdout
+
+
+def test_client_progress_bar_says_each_word_once(server, capsys):
+    from serve_helpers import make_token
+
+    with Client(server.url, token=make_token()) as c:
+        job = c.submit("empty", "numerical", query_type="Dummy", p=11)
+        job = c.wait(job["job_id"], timeout=30, progress=True)
+    err = capsys.readouterr().err
+    assert job["status"] == "done" and "done" in err
+    for word in ("submitted", "done", "progress", "running"):
+        assert f"{word} {word}" not in err
