@@ -412,8 +412,9 @@ class ArchiveService(Application):
     base_url = Unicode(config=True, help="URL prefix; default $JUPYTERHUB_SERVICE_PREFIX.")
     archive_root = Unicode(config=True, help="Archive folder; default $MMODA_ARCHIVE.")
     tiers_file = Unicode(config=True, help="Tier table; default $MMODA_TIERS, else hub_config/tiers.yaml.")
-    auth_cache_seconds = Integer(60, min=0, config=True,
-                                 help="How long a token's hub identity (and groups) is cached.")
+    auth_cache_seconds = Integer(config=True, min=0,
+                                 help="How long a token's hub identity (and groups) is cached; "
+                                      "default $MMODA_AUTH_REFRESH_AGE (the hub's refresh), at most 60.")
     hub_api_url = Unicode(config=True, help="Hub API; default $JUPYTERHUB_API_URL.")
     access_scopes = List(Unicode(), config=True,
                          help="Scopes a token must hold; default access:services!service=<service name>.")
@@ -438,6 +439,10 @@ class ArchiveService(Application):
     @default("tiers_file")
     def _tiers_file(self) -> str:
         return os.environ.get("MMODA_TIERS", "")
+
+    @default("auth_cache_seconds")
+    def _auth_cache_seconds(self) -> int:
+        return min(60, int(os.environ.get("MMODA_AUTH_REFRESH_AGE") or 60))
 
     @default("hub_api_url")
     def _hub_api_url(self) -> str:

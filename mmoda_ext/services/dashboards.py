@@ -247,7 +247,8 @@ class DashboardsService(Application):
     async def serve(self) -> None:
         guard = DashboardGuard(parent=self)
         # one instance: the OAuth callback handler uses HubOAuth.instance() too
-        hub_auth = HubOAuth.instance(parent=self, cache_max_age=60)
+        hub_auth = HubOAuth.instance(parent=self, cache_max_age=min(
+            60, int(os.environ.get("MMODA_AUTH_REFRESH_AGE") or 60)))
         app = make_app(guard, hub_auth, self.base_url)
         server = HTTPServer(app, xheaders=True)
         sockets = bind_sockets(self.port, self.ip)

@@ -74,3 +74,24 @@ def test_private_tier_user_gets_private_windows(platform, archive_url, tmp_path)
     with _client(archive_url, _token(platform, "registered")) as c:
         r = c.get(f"api/data/isgri/{private[0].scw_id}.fits")
     assert r.status_code == 403 and "private" in r.json()["error"]
+
+
+def test_a_group_removed_at_the_provider_closes_private_data(platform, archive_url):
+    """The guard follows the hub: once the provider drops integral-private (and the hub has
+    refreshed the user's groups), the same token no longer selects private windows."""
+    import time
+
+    sub = "demoted-archive"
+    claims = {"preferred_username": sub, "email": f"{sub}@example.org", "name": "De Moted"}
+    platform.set_claims(sub, {**claims, "groups": ["mmoda-registered", "integral-private"]})
+    token = _token(platform, sub)
+    with _client(archive_url, token) as c:
+        assert c.post("api/select", json={**PRIV, "include_private": True}).status_code == 200
+        platform.set_claims(sub, {**claims, "groups": ["mmoda-registered"]})
+        deadline = time.monotonic() + 6 * platform.auth_refresh_age + 60
+        while time.monotonic() < deadline:
+            r = c.post("api/select", json={**PRIV, "include_private": True})
+            if r.status_code == 403:
+                break
+            time.sleep(1)
+    assert r.status_code == 403 and "private" in r.json()["error"]
