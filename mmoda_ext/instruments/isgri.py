@@ -303,6 +303,8 @@ def detect(mos: DecodedImage, frame, sky: Any, threshold: float,
     new = 0
     for row, col in sources.find_peaks(sig, threshold):
         fit = sources.psf_fit(mos.intensity, mos.variance, row, col, fwhm_pix=fwhm_pix)
+        if any(np.hypot(fit.x - d["x"], fit.y - d["y"]) < fwhm_pix for d in dets):
+            continue  # a secondary peak whose fit converged on a source already reported: never twice
         ra, dec = frame.to_sky(fit.x, fit.y)
         ra, dec = float(ra), float(dec)
         snr = float(sig[row, col])

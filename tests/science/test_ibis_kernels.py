@@ -154,3 +154,23 @@ def test_nearest_reprojection_keeps_significance_unit_variance():
 def test_osa_scale_20_40_is_crab_ratio():
     assert ibis.osa_scale("OSA10.2", 20, 40) == 1.0
     assert ibis.osa_scale("OSA11.2", 20, 40) == pytest.approx(209.8 / 136.3, rel=1e-3)
+
+
+def test_detect_reports_a_source_once_even_with_a_secondary_peak():
+    """A flat-topped source with four local maxima whose PSF fits all converge on its centre:
+    one catalogue row (never twice)."""
+    from mmoda_ext.archive.sky import SkyModel
+    from mmoda_ext.instruments.isgri import detect
+    from mmoda_ext.science.coded_mask import DecodedImage
+    from mmoda_ext.science.mosaic import mosaic_frame
+
+    frame = mosaic_frame(10.0, 10.0, [])
+    n = frame.shape[0]
+    yy, xx = np.mgrid[:n, :n].astype(float)
+    c = (n - 1) / 2.0
+    r2 = (xx - c) ** 2 + (yy - c) ** 2
+    img = 50.0 * np.exp(-0.5 * r2 / 3.0**2) - 12.0 * np.exp(-0.5 * r2)
+    mos = DecodedImage(img, np.full_like(img, 0.01), np.ones_like(img))
+    assert len(sources.find_peaks(mos.significance, 7.0)) == 4
+    dets = detect(mos, frame, SkyModel([]), 7.0)
+    assert len(dets) == 1 and dets[0]["name"] == "NEW_1"
