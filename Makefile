@@ -19,11 +19,12 @@ PYTHON312 ?= $(shell \
 OUT ?= products/crab-demo
 DEMO_ARGS ?= --src-name Crab --T1 2016-02-01 --T2 2016-03-01 --max-pointings 50 --E1 20 --E2 40
 
-.PHONY: help venv run demo test lint bench clean
+.PHONY: help venv run demo shell test lint bench clean
 
 help:
 	@echo "make run    - set up .venv and run the hub platform on 127.0.0.1 (provider, JupyterHub, gateway, services); Ctrl-C stops it"
 	@echo "make demo   - set up .venv and produce an ISGRI mosaic of the Crab region in $(OUT)"
+	@echo "make shell  - a shell with .venv active, so that the mmoda command is found"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make bench  - run the benchmarks (ratios measured in one run)"
 
@@ -59,6 +60,14 @@ run: $(STAMP) $(ALADIN)
 
 demo: $(STAMP)
 	$(BIN)/mmoda run isgri image $(DEMO_ARGS) --out $(OUT)
+	@echo
+	@echo "The mmoda command is installed in $(VENV)/bin. To use it: source $(VENV)/bin/activate"
+	@echo "(or: make shell), then e.g. mmoda run isgri image --help, mmoda archive du."
+
+# a shell with the venv active: mmoda, python and jupyter from .venv (exit to leave)
+shell: $(STAMP)
+	@echo "mmoda is on PATH in this shell ($(VENV) active); exit to leave."
+	@$(SHELL) --init-file $(VENV)/bin/activate -i
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
