@@ -63,16 +63,6 @@ def has_module(name: str) -> bool:
         return False
 
 
-def serve_accepts_base_url() -> bool:
-    """`mmoda serve --base-url` (the public service's prefix) exists."""
-    import argparse
-
-    from mmoda_ext.cli import serve
-
-    parser = serve.add_parser(argparse.ArgumentParser().add_subparsers())
-    return any("--base-url" in a.option_strings for a in parser._actions)
-
-
 HUB_PORT = env_port("MMODA_HUB_PORT")
 HUB_API_PORT = env_port("MMODA_HUB_API_PORT")
 PROXY_API_PORT = env_port("MMODA_PROXY_API_PORT")
@@ -201,7 +191,7 @@ if ARCHIVE_PORT and has_module("mmoda_ext.services.archive"):
         "display": False,
     })
 
-if PUBLIC_PORT and serve_accepts_base_url():
+if PUBLIC_PORT:
     public_env = {**service_env}
     for key in ("MMODA_TOKEN_SECRET", "MMODA_SMTP_HOST", "MMODA_SMTP_PORT", "MMODA_MAIL_SENDER"):
         if os.environ.get(key):
