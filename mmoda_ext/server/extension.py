@@ -35,9 +35,11 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
@@ -298,6 +300,11 @@ class MMODAExtension(ExtensionApp):
         # after the port is bound and before any kernel starts: kernels inherit these
         os.environ["ODA_TOKEN"] = self.oda_token
         os.environ["DISPATCHER_URL"] = self.dispatcher_url()
+        if not re.fullmatch(r"[a-z0-9/-]*", urlparse(os.environ["DISPATCHER_URL"]).path, re.IGNORECASE):
+            self.log.warning(
+                "MMODA extension: the server's URL path %s has characters oda_api 1.3.5 refuses in a "
+                "dispatcher URL (only letters, digits, '/' and '-'): oda_api scripts cannot use "
+                "DISPATCHER_URL here; mmoda_ext.client.Client can.", self.serverapp.base_url)
         await self.manager.start()
         self.log.info("MMODA extension: jobs in %s, dispatcher door at %s", self.root,
                       os.environ["DISPATCHER_URL"])

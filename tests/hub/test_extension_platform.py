@@ -102,6 +102,9 @@ async def test_rest_image_runs_on_the_users_gateway_cluster(platform, users, own
     # products are in the owner's home, readable through the owner's server only
     outdir = platform.state / "home" / OWNER / ".mmoda" / "jobs" / "jobs" / owner_job["job_id"]
     assert (outdir / "products.json").is_file()
+    # the data came from the archive service into the user's per-window cache, not a local archive
+    assert list((platform.state / "home" / OWNER / ".mmoda" / "archive-cache" / "isgri").rglob("*.fits"))
+    assert not (platform.state / "home" / OWNER / ".cache" / "mmoda" / "archive").exists()
 
 
 def test_unchanged_oda_api_script_inside_the_users_server(platform, users, owner_job):
