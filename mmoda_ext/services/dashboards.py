@@ -149,7 +149,7 @@ class ProxyHandler(_Guarded, web.RequestHandler):
             return self.settings["prefix"] + f"{cluster}" + path
         return location
 
-    get = post = head = _proxy  # type: ignore[assignment]
+    get = post = _proxy  # type: ignore[assignment]
 
 
 class WebSocketProxy(_Guarded, websocket.WebSocketHandler):
