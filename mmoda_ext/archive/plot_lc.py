@@ -33,6 +33,20 @@ def _save(fig: Figure, path: Path, simulated: bool = True) -> Path:
     return path
 
 
+def _break_gaps(time: np.ndarray, *values: np.ndarray):
+    """Insert NaN points at both ends of every gap longer than 1.5 bins (one bin inside it), so
+    that neither lines nor mid-steps bridge it."""
+    if time.size < 3:
+        return (time, *values)
+    step = np.median(np.diff(time))
+    gaps = np.nonzero(np.diff(time) > 1.5 * step)[0]
+    if gaps.size == 0:
+        return (time, *values)
+    where = np.repeat(gaps + 1, 2)
+    t = np.insert(time.astype(float), where, np.column_stack([time[gaps] + step, time[gaps + 1] - step]).ravel())
+    return (t, *(np.insert(v.astype(float), where, np.nan) for v in values))
+
+
 def plot_light_curve(
     path: Path,
     time: np.ndarray,
@@ -51,6 +65,7 @@ def plot_light_curve(
     fig = Figure(figsize=(8.0, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     if time.size > 2000:  # error bars of thousands of points are a grey smear: draw a band
+        time, rate, error = _break_gaps(time, rate, error)  # data gaps (SAA) stay empty
         ax.fill_between(time, rate - error, rate + error, step="mid", color="C0", alpha=0.3, lw=0)
         ax.step(time, rate, where="mid", color="C0", lw=0.7, label="data")
     else:

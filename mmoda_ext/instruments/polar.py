@@ -18,7 +18,15 @@ from astropy.time import Time
 
 from ..access.rights import Rights
 from ..archive.plot_lc import plot_light_curve
-from ..archive.polar_data import MISSION_START, MISSION_STOP, NATIVE, PolarArchive, band_fraction
+from ..archive.polar_data import (
+    E_HI,
+    E_LO,
+    MISSION_START,
+    MISSION_STOP,
+    NATIVE,
+    PolarArchive,
+    band_fraction,
+)
 from ..errors import NoDataError, ParameterError, PublicError
 from .base import Instrument, Product, ProductFile, ProductSet
 from .params import Float, to_time
@@ -118,7 +126,8 @@ class PolarLightCurve(Product):
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(fits_path, overwrite=True)
         plot_light_curve(png_path, time - t1.unix, rate, err, title=f"Start Time: {t1.utc.isot}",
                          xlabel="Time (s)", ylabel="Rate (cts/s)", marks=marks,
-                         subtitle=f"POLAR {params['E1_keV']:g}-{params['E2_keV']:g} keV, {h['TIMEDEL']:g} s bins")
+                         subtitle=f"POLAR {max(params['E1_keV'], E_LO):g}-{min(params['E2_keV'], E_HI):g} keV "
+                                  f"(the counts' range in the request), {h['TIMEDEL']:g} s bins; gaps: SAA, no data")
         meta = {"src_name": "lc", "time_bin": float(params["time_bin"]),
                 "time": "time", "rate": "rate", "rate_err": "rate_err"}
         root_path = write_root(out / "polar_lc.root", time, rate, err, t1.unix, h["TIMEDEL"], params)

@@ -151,14 +151,15 @@ def plot_lc(path: Path, name: str, t: dict[str, np.ndarray], meta: dict[str, Any
 
     from ..archive.plot_lc import mark_simulated
 
-    mjd = ijd_to_time(t["TIME"]).mjd if len(t["TIME"]) else np.array([])
-    # days from a whole MJD, so the axis reads "2.5" rather than "+5.72e4" offsets
+    # TIME is IJD in TT: the axis counts UTC days from a UTC midnight, so the date it names is
+    # the calendar date of the data (a TT midnight is 23:58:5x UTC of the day before)
+    mjd = ijd_to_time(t["TIME"]).utc.mjd if len(t["TIME"]) else np.array([])
     mjd0 = float(np.floor(mjd.min())) if mjd.size else 0.0
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
     ax.errorbar(mjd - mjd0, t["RATE"], yerr=t["ERROR"], xerr=t["XAX_E"], fmt="o", ms=3, lw=1,
                 color="#1565c0", ecolor="#90a4ae")
     ax.axhline(0.0, color="k", lw=0.5, alpha=0.5)
-    ax.set_xlabel(f"Time (days since MJD {mjd0:.0f} = {Time(mjd0, format='mjd', scale='tt').utc.iso[:10]}, TT)")
+    ax.set_xlabel(f"Time (days since {Time(mjd0, format='mjd', scale='utc').iso[:10]} 00:00 UTC = MJD {mjd0:.0f} UTC)")
     ax.set_ylabel(f"Rate {meta['e1']:g}–{meta['e2']:g} keV (cts/s)")
     ax.set_title(f"ISGRI {name} · {meta['time_bin']:g} s bins · {meta['osa_version']}", fontsize=10)
     ax.grid(alpha=0.3)

@@ -257,8 +257,24 @@ def plot_fit(path, edges: np.ndarray, rate: np.ndarray, error: np.ndarray,
         chi = (rate - fit.model_rate) / np.where(ok, error, 1.0)
         rx.errorbar(mid[used], chi[used], yerr=1.0, fmt="o", ms=3, color="#1565c0", lw=1)
     rx.axhline(0.0, color="k", lw=0.7)
+    if fit is not None:  # the fitted band, and the parameters with their 1σ errors
+        lo, hi = float(edges[:-1][fit.channels].min()), float(edges[1:][fit.channels].max())
+        for a in (ax, rx):
+            a.axvspan(edges[0], lo, color="0.9", zorder=0)
+            a.axvspan(hi, edges[-1], color="0.9", zorder=0)
+        lines = [f"fit {lo:.4g}–{hi:.4g} keV, χ² = {fit.stat:.1f} / {fit.dof}"]
+        lines += [f"{n} = {fit.values[n]:.4g} ± {fit.errors[n]:.2g}" for n in fit.names]
+        lines.append(f"F({fit.flux_band[0]:g}–{fit.flux_band[1]:g} keV) = {fit.flux:.3g} ± {fit.flux_err:.2g} erg/cm²/s")
+        ax.text(0.02, 0.03, "\n".join(lines), transform=ax.transAxes, fontsize=8, va="bottom",
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    ticks = [t for t in (15, 20, 30, 50, 100, 200, 300, 500, 1000) if edges[0] <= t <= edges[-1]]
+    rx.xaxis.set_major_locator(FixedLocator(ticks))  # labelled energies that never collide
+    rx.xaxis.set_major_formatter(ScalarFormatter())
+    rx.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel("counts/s/keV")
     rx.set_ylabel("(data−model)/σ")
     rx.set_xlabel("Energy (keV)")

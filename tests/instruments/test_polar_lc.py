@@ -109,3 +109,14 @@ def test_root_file_beside_the_light_curve_as_mmoda(tmp_path):
     raw = data.polar_lc_1
     assert isinstance(raw, bytes) and raw == (tmp_path / "polar_lc.root").read_bytes()
     assert raw[:4] == b"root"
+
+
+def test_saa_gaps_are_not_drawn_as_data():
+    """The preview's line breaks at every gap: NaN at both ends of it, one bin inside."""
+    from mmoda_ext.archive.plot_lc import _break_gaps
+
+    t = np.array([0.0, 10, 20, 30, 700, 710, 720])
+    r = np.arange(7.0)
+    tt, rr = _break_gaps(t, r)
+    assert np.isnan(rr).sum() == 2 and list(tt[4:6]) == [40.0, 690.0]
+    assert np.all(np.diff(tt) > 0)
