@@ -59,3 +59,14 @@ def test_archive_help_is_plain_text(mmoda):
     proc = mmoda("archive", "--help")
     assert proc.returncode == 0
     assert "``" not in proc.stdout and "mmoda archive list" in proc.stdout
+
+
+def test_instruments_lists_science_instruments_unless_asked(mmoda):
+    science = mmoda("instruments", env={"DISPATCHER_DEBUG_MODE": ""})
+    assert science.returncode == 0
+    names = re.findall(r"^(\S+): ", science.stdout, re.M)
+    assert names == ["antares", "isgri", "jemx", "polar", "spi_acs"], names
+    every = mmoda("instruments", "--all", env={"DISPATCHER_DEBUG_MODE": ""})
+    assert every.returncode == 0 and re.search(r"^empty: ", every.stdout, re.M)
+    refused = mmoda("instruments", "empty", env={"DISPATCHER_DEBUG_MODE": ""})
+    assert refused.returncode == 2 and "--all" in refused.stderr
