@@ -111,6 +111,13 @@ def test_oda_api_script_in_a_subprocess_with_the_exported_env(jserver, tmp_path)
     assert r.status_code == 200 and "isgri" in r.json()
     r = httpx.get(url + "/api/v1/whoami", params={"token": token}, timeout=TIMEOUT)
     assert r.status_code == 403
+    # oda_api POSTs large requests as a form: the token in the body opens the door (no XSRF
+    # cookie is involved); the answer is the dispatcher's own (400 for an unknown instrument)
+    form = {"instrument": "no-such-instrument", "query_status": "new", "product_type": "x"}
+    r = httpx.post(url + "/run_analysis", data={**form, "token": token}, timeout=TIMEOUT)
+    assert r.status_code == 400 and "InstrumentNotRecognized" in r.json()["error"], r.text
+    r = httpx.post(url + "/run_analysis", data=form, timeout=TIMEOUT)
+    assert r.status_code == 403
     prods = httpx.get(jserver.url + f"/mmoda/api/v1/jobs/{job_id}/products", headers=jserver.auth,
                       timeout=TIMEOUT).json()["products"]
     fits_url = next(p["fits_url"] for p in prods if p.get("fits_url"))
