@@ -13,7 +13,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from jupyterhub.app import JupyterHub
+from .fastimport import skip_iri_validator
+
+skip_iri_validator()  # before jupyterhub imports jsonschema (see fastimport)
+
+from jupyterhub.app import JupyterHub  # noqa: E402
 
 __all__ = ["MMODAHub", "main"]
 

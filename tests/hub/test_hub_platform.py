@@ -27,7 +27,7 @@ def listening(procs: list[psutil.Process]) -> dict[tuple[str, int], str]:
         try:
             for conn in p.net_connections(kind="inet"):
                 if conn.status == psutil.CONN_LISTEN:
-                    found[(conn.laddr.ip, conn.laddr.port)] = " ".join(p.cmdline()[:3])
+                    found[(conn.laddr.ip, conn.laddr.port)] = " ".join(p.cmdline()[:4])
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
     return found
@@ -53,7 +53,7 @@ async def test_every_socket_of_the_running_platform_is_on_loopback(platform):
     for key in ("idp", "hub", "hub_api", "proxy_api", "gateway"):
         assert platform.ports[key] in ports, f"{key} port not listening: {sockets}"
     names = " ".join(sockets.values())
-    for process in ("jupyterhub-singleuser", "dask scheduler", "dask worker"):
+    for process in ("singleuser", "dask scheduler", "dask worker"):
         assert process in names, f"no socket of {process} seen: {sockets}"
     exposed = {k: v for k, v in sockets.items() if k[0] != "127.0.0.1"}
     assert not exposed, f"listening beyond loopback: {exposed}"
