@@ -45,13 +45,14 @@ from .fitsutil import standard_header
 
 __all__ = [
     "ISGRI_CHANNELS", "BACKGROUND_20_40", "DATA_VERSION", "IsgriWindow", "load_window",
-    "generate_window", "window_maps", "band_channels", "source_channel_rates",
+    "generate_window", "window_maps", "band_channels", "source_channel_rates", "window_channel_rates",
+    "is_current",
 ]
 
 ISGRI_CHANNELS = ibis.ISGRI_CHANNELS
 #: whole-detector background, cts/s in 20–40 keV: gives σ = 45/√T cts/s (Crab = 136 cts/s scale)
 BACKGROUND_20_40 = 1550.0
-DATA_VERSION = 1
+DATA_VERSION = 2  # 2: source counts integrate the light curve over the window's good time
 #: sources farther than this from the pointing axis cannot reach the detector (square FOV corner)
 FIELD_RADIUS_DEG = 21.0
 _N_PIX = 128 * 128
@@ -116,6 +117,42 @@ def source_channel_rates(source: Any, ijd: float, revolution: int) -> np.ndarray
     """Count rate per channel (cts/s, OSA10.2 scale) of a sky-model source at time ``ijd``."""
     flux = np.asarray(source.photon_flux(ibis.E_IN, ijd), float)
     return flux @ ibis.response_matrix(revolution)
+
+
+def good_time_samples(gti: np.ndarray, n: int = 48) -> np.ndarray:
+    """``n`` times (IJD) at the centres of equal slices of the good time: a uniform average over
+    them is the average over the good-time intervals."""
+    gti = np.atleast_2d(np.asarray(gti, float))
+    cum = np.concatenate([[0.0], np.cumsum(gti[:, 1] - gti[:, 0])])
+    q = (np.arange(n) + 0.5) / n * cum[-1]
+    k = np.clip(np.searchsorted(cum, q, side="right") - 1, 0, len(gti) - 1)
+    return gti[k, 0] + (q - cum[k])
+
+
+def window_channel_rates(source: Any, scw: Any) -> np.ndarray:
+    """Channel rates (cts/s) averaged over the window's good time: what its counts integrate.
+
+    A source whose flux changes within the window (an outburst) contributes its mean over the
+    window, not its value at mid-time; a steady one costs one evaluation.
+    """
+    times = good_time_samples(scw.gti)
+    factor = np.atleast_1d(source.factor(times))
+    if np.ptp(factor) <= 1e-9 * max(float(np.abs(factor).max()), 1e-30):
+        return source_channel_rates(source, float(times[len(times) // 2]), scw.revolution)
+    flux = np.asarray(source.photon_flux(ibis.E_IN, times), float).mean(axis=0)
+    return flux @ ibis.response_matrix(scw.revolution)
+
+
+def is_current(archive: Any, path: Path) -> bool:
+    """Whether the window file at ``path`` was made from this archive's sky model and this
+    simulation version (a file of another sky model must not be reused silently)."""
+    if not Path(path).is_file():
+        return False
+    try:
+        h = fits.getheader(path)
+    except (OSError, KeyError):
+        return False
+    return h.get("SKYMODEL") == str(archive.sky.digest) and h.get("DATAVERS") == DATA_VERSION
 
 
 # ----------------------------------------------------------------------------------------
@@ -187,7 +224,6 @@ def simulate_counts(archive: Any, scw: Any) -> tuple[np.ndarray, np.ndarray, np.
     rng = np.random.default_rng(seed)
     eff, shape, noisy = window_maps(scw.revolution)
     t = float(scw.exposure)
-    ijd = 0.5 * (scw.tstart + scw.tstop)
     frame = ibis.window_frame(scw.ra, scw.dec, scw.pa)
     # slow background modulation (solar cycle, ~1380 revolutions) and a per-window jitter
     level = BACKGROUND_20_40 * (1.0 + 0.05 * np.sin(2 * np.pi * scw.revolution / 1380.0))
@@ -202,7 +238,7 @@ def simulate_counts(archive: Any, scw: Any) -> tuple[np.ndarray, np.ndarray, np.
         p = ibis.pif_at(float(y) - ibis.SKY_CENTRE[0], float(x) - ibis.SKY_CENTRE[1])
         if not p.any():
             continue
-        rates = source_channel_rates(src, ijd, scw.revolution)
+        rates = window_channel_rates(src, scw)
         np.multiply(p, eff * (t / ibis.N_ON_AXIS), out=src_pix)
         lam += np.multiply.outer(rates, src_pix)
     # noisy pixels: 5–30× the background, on top of the normal counts

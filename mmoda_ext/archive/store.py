@@ -104,10 +104,10 @@ class Archive(LoggingConfigurable):
         """
         path = self.path_for(instrument, scw)
         if instrument == "isgri":
-            if not path.exists():
-                from .isgri_data import generate_window
+            from . import isgri_data
 
-                generate_window(self, scw)
+            if not isgri_data.is_current(self, path):  # missing, or made from another sky model
+                isgri_data.generate_window(self, scw)
         elif instrument in ("jemx1", "jemx2"):
             from . import jemx_data
 

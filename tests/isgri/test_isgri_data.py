@@ -127,3 +127,60 @@ def test_no_science_window_names_position_radius_and_times(isgri_archive, tmp_pa
 def test_private_data_needs_the_right(isgri_archive):
     with pytest.raises(AccessError, match="private"):
         _prepare(isgri_archive, Rights(), integral_data_rights="all-private")
+
+
+def test_window_of_another_sky_model_is_regenerated(tmp_path, crab_windows):
+    """An archive folder made under one sky model, reused with an injected source: the windows
+    are remade (their SKYMODEL stamp differs), so the source is in the data."""
+    from astropy.table import Table
+
+    from mmoda_ext.archive import default_archive
+    from mmoda_ext.science import sources
+
+    scw = crab_windows[0]
+    plain = default_archive(tmp_path / "shared")
+    load_window(plain, scw)
+    frame = ibis.window_frame(scw.ra, scw.dec, scw.pa)
+    ra, dec = (float(v) for v in frame.to_sky(ibis.SKY_CENTRE[1] + 20.0, ibis.SKY_CENTRE[0] - 15.0))
+    extra = tmp_path / "extra.ecsv"
+    Table(rows=[{"id": 90031, "name": "Injected later", "ra": ra, "dec": dec, "kind": "uncatalogued",
+                 "mcrab": 300.0, "spectrum": "pl", "gamma1": 2.0}]).write(extra, format="ascii.ecsv")
+    injected = default_archive(tmp_path / "shared", extra_sources=extra)
+    win = load_window(injected, scw, bands=((20.0, 40.0),))
+    assert win.header["SKYMODEL"] == injected.sky.digest != plain.sky.digest
+    counts, _ = win.band(20.0, 40.0)
+    rate, err, _ = sources.pif_fit(counts, win.efficiency, win.background, win.exposure, [(-15.0, 20.0)])
+    assert rate[0] / err[0] > 20  # 300 mCrab: the source is in the regenerated counts
+
+
+def test_window_counts_integrate_the_light_curve_over_the_window(isgri_archive):
+    """V404 Cyg's June 2015 outburst varies within a window: its counts follow the window mean."""
+    from astropy.time import Time
+
+    from mmoda_ext.archive.isgri_data import band_channels, good_time_samples, source_channel_rates
+    from mmoda_ext.science import sources
+
+    src = isgri_archive.sky.get("V404 Cyg")
+    i0, i1 = band_channels(20.0, 40.0)
+    best = None
+    for w in isgri_archive.index.select(src.ra, src.dec, 5.0, Time("2015-06-18"), Time("2015-06-28"), 60):
+        t = good_time_samples(w.gti)
+        f = np.asarray(src.factor(t))
+        contrast = abs(f.mean() - float(src.factor(0.5 * (w.tstart + w.tstop)))) / f.mean()
+        if best is None or contrast > best[0]:
+            best = (contrast, w)
+    contrast, w = best
+    assert contrast > 0.3  # mid-time flux and window mean differ a lot in this window
+    mean = np.mean([source_channel_rates(src, x, w.revolution)[i0:i1].sum() for x in good_time_samples(w.gti)])
+    mid = source_channel_rates(src, 0.5 * (w.tstart + w.tstop), w.revolution)[i0:i1].sum()
+    win = load_window(isgri_archive, w, bands=((20.0, 40.0),))
+    counts, _ = win.band(20.0, 40.0)
+    frame = ibis.window_frame(w.ra, w.dec, w.pa)
+    x, y = frame.to_pixel(src.ra, src.dec)
+    shift = (float(y) - ibis.SKY_CENTRE[0], float(x) - ibis.SKY_CENTRE[1])
+    others = [(float(yy) - ibis.SKY_CENTRE[0], float(xx) - ibis.SKY_CENTRE[1])
+              for s in isgri_archive.sky.near(w.ra, w.dec, 15.0) if s.name != "V404 Cyg"
+              for xx, yy in [frame.to_pixel(s.ra, s.dec)] if np.isfinite(xx)]
+    rate, err, _ = sources.pif_fit(counts, win.efficiency, win.background, win.exposure, [shift, *others])
+    assert abs(rate[0] - mean) < max(5 * err[0], 0.03 * mean), (rate[0], err[0], mean, mid)
+    assert abs(rate[0] - mid) > 5 * err[0]
