@@ -49,6 +49,8 @@ COLUMNS: dict[str, object] = {
     "ebreak": math.nan,
     "ecut": math.nan,
     "variability": "",
+    "elow": math.nan,
+    "gamma0": math.nan,
 }
 
 # The Crab spectrum (instruments.md §1.5), used as the mCrab reference.
@@ -86,6 +88,9 @@ class SkySource:
     ecut: float = math.nan
     variability: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    #: optional low-energy segment: photon index ``gamma0`` below ``elow`` keV (continuous there)
+    elow: float = math.nan
+    gamma0: float = math.nan
 
     def __post_init__(self) -> None:
         if self.spectrum not in spectra.MODELS:
@@ -98,6 +103,9 @@ class SkySource:
             raise ValueError(f"source {self.name}: mcrab must be > 0 (the reference 20-40 keV level)")
         self.var = Variability(self.variability, self.id)
         self._kinks = spectra.breaks(self.spectrum, self.gamma1, self.gamma2, self.ebreak, self.ecut)
+        self._low = math.isfinite(self.elow) and self.elow > 0 and math.isfinite(self.gamma0)
+        if self._low:
+            self._kinks = sorted([*self._kinks, float(self.elow)])
         if not math.isfinite(self.K):
             # normalise the 20-40 keV photon flux to mcrab of the Crab's
             unit = self._integral(np.array([20.0, 40.0]))[0]
@@ -106,7 +114,13 @@ class SkySource:
 
     # -- spectrum -----------------------------------------------------------------------------
     def _shape(self, e: np.ndarray) -> np.ndarray:
-        return spectra.shape(self.spectrum, e, self.epivot, self.gamma1, self.gamma2, self.ebreak, self.ecut)
+        out = spectra.shape(self.spectrum, e, self.epivot, self.gamma1, self.gamma2, self.ebreak, self.ecut)
+        if self._low:
+            e = np.asarray(e, float)
+            at = spectra.shape(self.spectrum, np.array([self.elow]), self.epivot, self.gamma1, self.gamma2,
+                               self.ebreak, self.ecut)[0]
+            out = np.where(e < self.elow, at * (e / self.elow) ** (-self.gamma0), out)
+        return out
 
     def _integral(self, edges: np.ndarray, moment: int = 0) -> np.ndarray:
         """Shape integral per bin, memoised for the few energy grids instruments reuse."""

@@ -64,3 +64,19 @@ def test_crab_rate_and_response_matrix():
     area = jemx_response.effective_area(e)
     assert 50 < area[0] < 90 and area[2] < area[1]
     assert jemx_response.band_channels(3.0, 20.0)[2:] == (3.04, 20.0)
+
+
+def test_default_sky_crab_gives_the_real_jemx_rate():
+    """instruments.md §2/§7: the Crab is ≈ 135 cts/s in JEM-X (3-35 keV, on-axis equivalent),
+    while ISGRI keeps 136.3 cts/s in 20-40 keV (OSA10.2): the sky model's Crab is calibrated on both."""
+    import tempfile
+
+    from mmoda_ext.archive import default_archive
+    from mmoda_ext.archive.isgri_data import band_channels, source_channel_rates
+    from mmoda_ext.science import jemx_response
+
+    crab = default_archive(tempfile.mkdtemp()).sky.get("Crab")
+    jemx_rate = jemx_response.expected_pha_rate(crab.photon_flux(jemx_response.ENERGY_EDGES, 6000.0)).sum()
+    assert jemx_rate == pytest.approx(135.0, rel=0.01)
+    i0, i1 = band_channels(20.0, 40.0)
+    assert source_channel_rates(crab, 5870.0, 1650)[i0:i1].sum() == pytest.approx(136.3, rel=0.01)
