@@ -58,10 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     # every worker; library warnings (a busy dashboard port, a cancelled task) are noise to a
     # user: a command line shows only what matters unless --log-level INFO/DEBUG asks for more
     if not isinstance(level, int) or level >= logging.WARNING:
-        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-        os.environ.setdefault("PYTHONWARNINGS", "ignore")  # worker processes inherit it
         logging.captureWarnings(True)
         logging.getLogger("py.warnings").setLevel(logging.ERROR)
+        if args.command == "run":  # its own local workers only (not a server's, not a hub's kernels)
+            os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+            os.environ.setdefault("PYTHONWARNINGS", "ignore")  # worker processes inherit it
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     try:
         return int(args._main(args) or 0)
     except PublicError as exc:  # a token's ``detail`` says what is wrong, not the browser's text
