@@ -120,6 +120,11 @@ def write_regions(path: Path, table: Table) -> Path:
     return path
 
 
+#: label positions tried in turn around a source (points; horizontal alignment)
+_LABEL_OFFSETS = ((9, 9, "left"), (9, -16, "left"), (-9, 9, "right"), (-9, -16, "right"),
+                  (9, 24, "left"), (-9, 24, "right"), (9, -31, "left"), (-9, -31, "right"))
+
+
 def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Table,
                 meta: dict[str, Any]) -> Path:
     """A significance map with RA/Dec axes, colour bar, labelled detections and a title."""
@@ -129,6 +134,7 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
     import matplotlib.pyplot as plt
     from matplotlib.colors import AsinhNorm
     from matplotlib.patches import Circle
+    from matplotlib.text import Text
 
     sig = image.significance
     covered = np.isfinite(sig)
@@ -152,21 +158,45 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
     ra_c.set_ticklabel_position("b")
     ra_c.set_axislabel_position("b")
     dec_c.set_ticks_position("lr")
-    dec_c.set_ticklabel_position("l")
+    # near a pole the declination circles may not cross the left edge: label them wherever they cross
+    polar_cap = abs(frame.dec0) > 55.0
+    dec_c.set_ticklabel_position("lr" if polar_cap else "l")
+    if polar_cap:  # declination circles every 2°, few converging meridians (labels do not collide)
+        import astropy.units as u
+
+        dec_c.set_ticks(spacing=2.0 * u.deg)
+        ra_c.set_ticks(spacing=(4.0 if abs(frame.dec0) > 80.0 else 2.0) * u.hourangle)
+    for c in (ra_c, dec_c):  # converging meridians near a pole: drop labels that would overlap
+        c.set_ticklabel(exclude_overlapping=True)
     dec_c.set_axislabel_position("l")
     ax.coords.grid(color="white", alpha=0.25, linestyle=":")
-    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.09 if polar_cap else 0.03)
     ticks = [t for t in (-5, -3, 0, 3, 5, 10, 30, 100, 300, 1000, 3000) if t <= vmax]
     cb.set_ticks(ticks, labels=[str(t) for t in ticks])
     cb.set_label("significance (σ, asinh scale)")
-    for row in table:
+    renderer = fig.canvas.get_renderer()
+    placed: list = []  # label boxes already drawn (display coordinates): crowded fields stay legible
+    order = np.argsort(-np.asarray(table["significance"], float)) if len(table) else []
+    for i in order:
+        row = table[int(i)]
         x, y = frame.to_pixel(row["ra"], row["dec"])
         color = "#ffd54f" if row["NEW_SOURCE"] else "#4fc3f7"
         ax.add_patch(Circle((float(x), float(y)), 6.0, fill=False, edgecolor=color, linewidth=1.4))
-        ax.annotate(
-            f'{row["src_names"]}  {row["significance"]:.0f}σ', (float(x), float(y)),
-            xytext=(9, 9), textcoords="offset points", color=color, fontsize=9, weight="bold",
-        )
+        label = None
+        offsets = [*_LABEL_OFFSETS, *((48, 14 * k, "left") for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6))]
+        for dx, dy, ha in offsets:  # next to the source, else stacked beside it with a leader line
+            if label is not None:
+                label.remove()
+            far = abs(dx) > 20
+            label = ax.annotate(
+                f'{row["src_names"]}  {row["significance"]:.0f}σ', (float(x), float(y)), xytext=(dx, dy),
+                textcoords="offset points", color=color, fontsize=9, weight="bold", ha=ha, va="center" if far else "baseline",
+                arrowprops={"arrowstyle": "-", "color": color, "lw": 0.6} if far else None,
+            )
+            box = Text.get_window_extent(label, renderer)  # the text only, not its leader line
+            if not any(box.overlaps(b) for b in placed):
+                break
+        placed.append(Text.get_window_extent(label, renderer))
     t1 = ijd_to_time(meta["tstart"]).utc.iso[:16]
     t2 = ijd_to_time(meta["tstop"]).utc.iso[:16]
     ax.set_title(
