@@ -228,10 +228,19 @@ class RatePlan:
     e2: float
     positions: tuple[tuple[float, float], ...]  # (ra, dec) of the detected sources
     min_coding: float = 0.05
+    #: per source: refine its position from the detector counts (bright sources, see rate_task)
+    refine: tuple[bool, ...] = ()
 
 
-def rate_task(plan: RatePlan, scw: Any) -> tuple[np.ndarray, np.ndarray]:
-    """PIF fit of every detected source in one window: (Σ R/σ², Σ 1/σ²) contributions."""
+def rate_task(plan: RatePlan, scw: Any) -> tuple[np.ndarray, ...]:
+    """PIF fit of every detected source in one window: (Σ R/σ², Σ 1/σ², F, g) contributions.
+
+    For sources with ``plan.refine`` set, the window's position offset (:func:`..science.sources.
+    position_offsets`) is turned into arcmin on the sky (ξ = ΔRA·cos Dec, η = ΔDec) with its
+    covariance C: F = C⁻¹ and g = C⁻¹·offset, so that ``solve(ΣF, Σg)`` is the joint
+    inverse-variance offset of all windows — a position fit that never goes through the
+    mosaic's resampled pixels.
+    """
     from ..archive.isgri_data import load_window
 
     archive = plan.archive.get()
@@ -240,8 +249,9 @@ def rate_task(plan: RatePlan, scw: Any) -> tuple[np.ndarray, np.ndarray]:
     frame = ibis.window_frame(scw.ra, scw.dec, scw.pa)
     n = len(plan.positions)
     wr, w = np.zeros(n), np.zeros(n)
+    fisher, grad = np.zeros((n, 2, 2)), np.zeros((n, 2))
     if n == 0:
-        return wr, w
+        return wr, w, fisher, grad
     ra = np.array([p[0] for p in plan.positions])
     dec = np.array([p[1] for p in plan.positions])
     x, y = frame.to_pixel(ra, dec)
@@ -249,7 +259,7 @@ def rate_task(plan: RatePlan, scw: Any) -> tuple[np.ndarray, np.ndarray]:
     inside = np.isfinite(x) & (np.abs(ky) < ibis.SKY_CENTRE[0]) & (np.abs(kz) < ibis.SKY_CENTRE[1])
     idx = np.nonzero(inside)[0]
     if idx.size == 0:
-        return wr, w
+        return wr, w, fisher, grad
     shifts = [(float(ky[i]), float(kz[i])) for i in idx]
     rates, errs, _ = sources.pif_fit(counts, win.efficiency, win.background, win.exposure, shifts)
     # only windows where the source is coded well enough to constrain its rate
@@ -262,4 +272,31 @@ def rate_task(plan: RatePlan, scw: Any) -> tuple[np.ndarray, np.ndarray]:
             continue
         wr[i] += rates[j] / errs[j] ** 2
         w[i] += 1.0 / errs[j] ** 2
-    return wr, w
+    want = [j for j, i in enumerate(idx) if i < len(plan.refine) and plan.refine[i] and w[i] > 0]
+    if want:
+        r, e, off, cov = sources.position_offsets(counts, win.efficiency, win.background, win.exposure, shifts)
+        for j in want:
+            i = idx[j]
+            if not (np.isfinite(r[j]) and r[j] > 5 * e[j] and np.all(np.isfinite(cov[j]))):
+                continue
+            jac = _sky_jacobian(frame, float(x[i]), float(y[i]), float(dec[i]))  # arcmin per (x, y) pixel
+            o = jac @ off[j][::-1]  # (δkz, δky) = (δx, δy)
+            c = jac @ cov[j][::-1, ::-1] @ jac.T
+            try:
+                f = np.linalg.inv(c)
+            except np.linalg.LinAlgError:
+                continue
+            fisher[i] += f
+            grad[i] += f @ o
+    return wr, w, fisher, grad
+
+
+def _sky_jacobian(frame: TangentFrame, x: float, y: float, dec: float) -> np.ndarray:
+    """d(ξ, η)/d(x, y) in arcmin per window-image pixel at (x, y); ξ = ΔRA·cos Dec."""
+    ra0, dec0 = (float(v) for v in frame.to_sky(x, y))
+    out = np.zeros((2, 2))
+    for k, (dx, dy) in enumerate(((1.0, 0.0), (0.0, 1.0))):
+        ra1, dec1 = (float(v) for v in frame.to_sky(x + dx, y + dy))
+        dra = (ra1 - ra0 + 180.0) % 360.0 - 180.0
+        out[:, k] = [dra * np.cos(np.radians(dec)) * 60.0, (dec1 - dec0) * 60.0]
+    return out

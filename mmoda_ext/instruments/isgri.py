@@ -205,13 +205,17 @@ class IsgriImage(Product):
         ctx.progress(0.82, "source search")
         dets = detect(mos, mframe, archive.sky, params["detection_threshold"])
         if dets:
-            plan = RatePlan(ref, e1, e2, tuple((d["ra"], d["dec"]) for d in dets))
+            plan = RatePlan(ref, e1, e2, tuple((d["ra"], d["dec"]) for d in dets),
+                            refine=tuple(d["significance"] >= REFINE_SNR for d in dets))
+            k = len(dets)
             with _progress_span(ctx, 0.83, 0.97):
-                wr, w = ctx.map_reduce(partial(rate_task, plan), windows, _sum_pair,
-                                       (np.zeros(len(dets)), np.zeros(len(dets))), label="PIF fits")
-            for d, a, b in zip(dets, wr, w, strict=True):
+                wr, w, fisher, grad = ctx.map_reduce(
+                    partial(rate_task, plan), windows, _sum_pair,
+                    (np.zeros(k), np.zeros(k), np.zeros((k, 2, 2)), np.zeros((k, 2))), label="PIF fits")
+            for d, a, b, f, g in zip(dets, wr, w, fisher, grad, strict=True):
                 d["flux"] = float(a / b * scale) if b > 0 else float("nan")
                 d["flux_err"] = float(scale / np.sqrt(b)) if b > 0 else float("nan")
+                refine_position(d, f, g)
         tstart = min(x.tstart for x in windows)
         tstop = max(x.tstop for x in windows)
         meta = {"e1": e1, "e2": e2, "tstart": tstart, "tstop": tstop, "n_scw": n, "n_scw_matched": windows.matched,
@@ -267,7 +271,34 @@ class _ImageSums:
 
 
 def _sum_pair(acc, res):
-    return acc[0] + res[0], acc[1] + res[1]
+    """Element-wise sum of two tuples of arrays (per-window contributions)."""
+    return tuple(a + b for a, b in zip(acc, res, strict=True))
+
+
+#: mosaic significance from which a source's position is refined from the detector counts
+REFINE_SNR = 15.0
+#: a refinement larger than this (arcmin) is not trusted (the PSF fit position is kept)
+MAX_REFINE_ARCMIN = 3.0
+
+
+def refine_position(det: dict[str, Any], fisher: np.ndarray, grad: np.ndarray) -> None:
+    """Move a detection by the joint offset of its windows' PIF position fits (:func:`.rate_task`).
+
+    The mosaic's PSF fit is biased for bright sources by the nearest-neighbour resampling of
+    every window (0.4–0.8′); the detector-count fit is not. The 90 % error radius then follows
+    the fit's covariance, with the 0.2′ floor of the published PSLA.
+    """
+    if not np.all(np.isfinite(fisher)) or np.linalg.det(fisher) <= 0:
+        return
+    cov = np.linalg.inv(fisher)
+    off = cov @ grad  # (ξ, η) arcmin
+    if not np.all(np.isfinite(off)) or np.hypot(*off) > MAX_REFINE_ARCMIN:
+        return
+    det["dec"] = float(det["dec"] + off[1] / 60.0)
+    det["ra"] = float((det["ra"] + off[0] / 60.0 / np.cos(np.radians(det["dec"]))) % 360.0)
+    sigma = float(np.sqrt(max(np.linalg.eigvalsh(cov).max(), 0.0)))  # arcmin, worst axis
+    det["err_rad"] = float(np.hypot(2.15 * sigma, 0.2) / 60.0)  # 90 % of a 2-D Gaussian: 2.15σ
+    det["position"] = "pif"
 
 
 class _progress_span:

@@ -34,7 +34,10 @@ def test_crab_20_windows_position_within_1_arcmin(crab):
     cat = _catalog(result)
     row = cat[list(cat["src_names"]).index("Crab")]
     assert len(result.meta["scw_list"]) == 20
-    assert _sep_arcmin(row["ra"], row["dec"], CRAB_RA, CRAB_DEC) < 1.0
+    # positions of bright sources come from the windows' detector counts, not the resampled mosaic
+    # (the PSF fit on the mosaic was 0.4′ off here): within 0.2′ and within the 90 % error radius
+    sep = _sep_arcmin(row["ra"], row["dec"], CRAB_RA, CRAB_DEC)
+    assert sep < 0.2 and sep < row["ERR_RAD"] * 60
     assert row["significance"] > 100
 
 
@@ -122,3 +125,16 @@ def test_scw_list_alone_defines_the_field(crab, run_image):
     assert any("centred on their mean pointing" in m for m in result.messages)
     with fits.open(result.find("isgri_mosaic")[0].fits) as hdul:
         assert np.isfinite(hdul[4].data).mean() > 0.3
+
+
+def test_galactic_centre_positions_fall_inside_their_error_radius(run_image, isgri_archive):
+    """Many catalogued sources (7-65σ): the 90 % error radius holds about 90 % of them."""
+    result, _ = run_image(RA=265.98, DEC=-29.74, T1="2017-03-01", T2="2017-04-01", max_pointings=20,
+                          E1_keV=20, E2_keV=40)
+    cat = _catalog(result)
+    known = [(r, isgri_archive.sky.get(r["src_names"])) for r in cat if not r["NEW_SOURCE"]]
+    assert len(known) >= 5
+    outside = [r["src_names"] for r, s in known
+               if _sep_arcmin(r["ra"], r["dec"], s.ra, s.dec) > r["ERR_RAD"] * 60]
+    assert len(outside) <= 1, outside
+    assert len(set(cat["src_names"])) == len(cat)  # never twice
