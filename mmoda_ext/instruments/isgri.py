@@ -148,7 +148,9 @@ def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tupl
             f"no science window found within radius={params['radius']:g} deg of RA={params['RA']:.4f}, "
             f"DEC={params['DEC']:.4f} between T1={params['T1']} and T2={params['T2']}"
             + ("" if include_private else " (public data only)")
-            + ". Widen the time range or the radius.",
+            + ". Widen the time range or the radius. (The science-window index is simulated: its observing "
+            "plan follows real targets and pinned campaigns, not every real INTEGRAL pointing.)"
+            + (" " + note if (note := sky_model_note(params, archive)) else ""),
             parameter="T1", value=params["T1"],
         )
     matched = int(archive.index.cone(params["RA"], params["DEC"], params["radius"], t1, t2,
@@ -158,7 +160,26 @@ def select_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tupl
     n_private = private_left_out(params, archive, include_private)
     if n_private:
         messages.append(private_message(n_private))
+    if (note := sky_model_note(params, archive)) is not None:
+        messages.append(note)
     return Selection(windows, matched), messages
+
+
+def sky_model_note(params: dict[str, Any], archive: Any) -> str | None:
+    """Say so when the requested position holds no source of the simulated sky.
+
+    The data are simulated from the sky model only: a real source missing from it (e.g. a
+    blazar outside the built-in list) cannot appear, and an empty result must not read as an
+    upper limit on the real sky.
+    """
+    sky = getattr(archive, "sky", None)
+    if sky is None or sky.near(float(params["RA"]), float(params["DEC"]), MATCH_RADIUS_DEG):
+        return None
+    name = params.get("src_name") or "the requested position"
+    return (f"The simulated sky ({len(sky)} sources, mmoda_ext/data/sky_model.ecsv) has no source within "
+            f"{MATCH_RADIUS_DEG:g}° of {name} (RA={float(params['RA']):.3f}, DEC={float(params['DEC']):.3f}): "
+            "the simulated data hold no emission there, whatever the real sky does. Add it with an extra "
+            "sky-model file (MMODA_SKY_EXTRA) to simulate it.")
 
 
 class IsgriImage(Product):

@@ -184,3 +184,22 @@ def test_window_counts_integrate_the_light_curve_over_the_window(isgri_archive):
     rate, err, _ = sources.pif_fit(counts, win.efficiency, win.background, win.exposure, [shift, *others])
     assert abs(rate[0] - mean) < max(5 * err[0], 0.03 * mean), (rate[0], err[0], mean, mid)
     assert abs(rate[0] - mid) > 5 * err[0]
+
+
+def test_a_position_without_simulated_source_says_so(isgri_archive):
+    """3C 279 is not in the built-in sky: the answer says the simulation lacks it (no silent blank)."""
+    from mmoda_ext.instruments.isgri import select_windows
+
+    raw = {"src_name": "3C 279", "RA": 194.0465, "DEC": -5.7893, "T1": "2015-06-01", "T2": "2015-07-01",
+           "radius": 15, "max_pointings": 2}
+    _, params = engine.prepare("isgri", "isgri_image", raw, Rights.local(), isgri_archive)
+    with pytest.raises(NoDataError) as err:  # no simulated pointing there: the error says both facts
+        select_windows(params, isgri_archive, Rights.local())
+    assert "index is simulated" in err.value.message and "has no source within" in err.value.message
+    blank = {**raw, "src_name": "NEP", "RA": 270.0, "DEC": 66.56, "T1": "2010-01-01", "T2": "2012-01-01"}
+    _, params = engine.prepare("isgri", "isgri_image", blank, Rights.local(), isgri_archive)
+    _, messages = select_windows(params, isgri_archive, Rights.local())
+    assert any("has no source within" in m and "NEP" in m and "MMODA_SKY_EXTRA" in m for m in messages), messages
+    crab = {**raw, "src_name": "Crab", "RA": 83.633, "DEC": 22.015, "T1": "2016-02-01", "T2": "2016-03-01"}
+    _, params = engine.prepare("isgri", "isgri_image", crab, Rights.local(), isgri_archive)
+    assert not any("has no source" in m for m in select_windows(params, isgri_archive, Rights.local())[1])
