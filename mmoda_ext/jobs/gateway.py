@@ -5,7 +5,8 @@ for each job (``JobManager.cluster_provider``):
 
 * the cluster is created on first need (the gateway's options handler sizes its workers from
   the user's hub groups through the tier table, ``mmoda_ext.access.gateway``), reused by the
-  next jobs, and adopted again after a server restart (a running cluster of the user's);
+  next jobs, and adopted again after a server restart (its name is kept in ``state_file``;
+  clusters the user starts in notebooks are never touched);
 * it is scaled to the tier's ``max_workers`` (the gateway caps whatever is asked);
 * the gateway shuts it down after the tier's idle timeout (``ClusterConfig.idle_timeout``,
   set by the options handler); the next job then starts a new one.
@@ -20,9 +21,11 @@ cluster's TLS credentials. The address, proxy address and authentication come fr
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from traitlets import Bool, Float, Instance, Integer, Unicode, default
@@ -43,6 +46,8 @@ class GatewayClusters(LoggingConfigurable):
     start_timeout = Float(180.0, min=1.0, help="Seconds to wait for a new cluster and its first worker").tag(config=True)
     shutdown_on_stop = Bool(True, help="Shut the cluster down when the server stops (else the "
                             "gateway's idle timeout does)").tag(config=True)
+    state_file = Unicode("~/.mmoda/gateway-cluster", help="Where the name of the cluster this "
+                         "extension started is kept, to adopt it again after a server restart").tag(config=True)
     dashboard_prefix = Unicode(
         help="Public, owner-only route of a cluster's dashboard: '<prefix><cluster>/status' "
              "(the mmoda-dashboards service; default <hub public URL>/services/mmoda-dashboards/)"
@@ -70,6 +75,9 @@ class GatewayClusters(LoggingConfigurable):
             self._loop = asyncio.new_event_loop()
             self._thread = threading.Thread(target=self._loop.run_forever, name="mmoda-gateway", daemon=True)
             self._thread.start()
+            # a server stopped by SIGINT (JupyterHub's spawners) ends without stopping its
+            # extensions: the cluster still goes at interpreter exit
+            atexit.register(self.close)
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _gw(self) -> Any:
@@ -103,13 +111,19 @@ class GatewayClusters(LoggingConfigurable):
                 return report, False
             self.log.info("Dask cluster %s is gone (idle timeout?); starting another", self._report.name)
         name = None
-        for report in await gw.list_clusters():  # this user's pending/running clusters
-            if report.status in (ClusterStatus.RUNNING, ClusterStatus.PENDING):
-                name = report.name
-                self.log.info("adopting the running Dask cluster %s", name)
-                break
+        state = Path(self.state_file).expanduser()
+        if self._report is None and state.is_file():
+            # the cluster this extension started before a server restart (never one the user
+            # started for themselves in a notebook)
+            mine = state.read_text().strip()
+            for report in await gw.list_clusters():  # this user's pending/running clusters
+                if report.name == mine and report.status in (ClusterStatus.RUNNING, ClusterStatus.PENDING):
+                    name = mine
+                    self.log.info("adopting the running Dask cluster %s", name)
         if name is None:
             name = await gw.submit()
+            state.parent.mkdir(parents=True, exist_ok=True)
+            state.write_text(name)
             self.log.info("started Dask cluster %s", name)
         deadline = time.monotonic() + self.start_timeout
         while True:
@@ -174,7 +188,10 @@ class GatewayClusters(LoggingConfigurable):
 
     def close(self) -> None:
         """Close the client, shut the cluster down (``shutdown_on_stop``), stop the loop."""
-        with self._lock:
+        if not self._lock.acquire(timeout=self.start_timeout + 30):  # a job is starting a cluster
+            self.log.warning("Dask cluster not stopped: still busy; the gateway's idle timeout will")
+            return
+        try:
             self._close_client()
             if self._loop is None:
                 return
@@ -185,6 +202,7 @@ class GatewayClusters(LoggingConfigurable):
                 if self.shutdown_on_stop and self._report is not None:
                     try:
                         await self._gateway.stop_cluster(self._report.name)
+                        self.log.info("stopped Dask cluster %s", self._report.name)
                     except Exception:
                         self.log.warning("could not stop Dask cluster %s", self._report.name, exc_info=True)
                 await self._gateway.close()
@@ -196,6 +214,8 @@ class GatewayClusters(LoggingConfigurable):
                 if self._thread is not None:
                     self._thread.join(5)
                 self._loop = self._thread = self._gateway = self._report = None
+        finally:
+            self._lock.release()
 
 
 class GatewayJobManager(JobManager):

@@ -6,6 +6,7 @@ and the public dispatcher at /services/mmoda/ for anonymous and token users.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -94,6 +95,9 @@ async def test_rest_image_runs_on_the_users_gateway_cluster(platform, users, own
     assert compute["cluster"] in await users_clusters(platform, users[OWNER]["token"])
     assert compute["cluster"] not in await users_clusters(platform, users[OTHER]["token"])
     assert compute["dashboard_link"] == f"/services/mmoda-dashboards/{compute['cluster']}/status"
+    # kept to adopt it again after a crash of the server (and only it)
+    state = platform.state / "home" / OWNER / ".mmoda" / "gateway-cluster"
+    assert state.read_text().strip() == compute["cluster"]
     # the cluster panel's view of it: the gateway cluster, capped by the tier, guarded dashboard
     panel = httpx.get(f"{users[OWNER]['api']}/cluster", headers=auth(users[OWNER]["token"]),
                       timeout=TIMEOUT).json()
@@ -246,3 +250,14 @@ async def test_a_culled_cluster_is_replaced_on_the_next_job(platform, users, own
     assert job["status"] == "done", job.get("error")
     assert job["compute"]["cluster"] != old
     assert job["compute"]["cluster"] in await users_clusters(platform, u["token"])
+
+
+async def test_stopping_the_server_stops_its_cluster(platform, users):
+    """Last: the owner's server stops (e.g. the idle culler); its cluster goes with it."""
+    token = users[OWNER]["token"]
+    assert await users_clusters(platform, token)
+    platform.stop_server(OWNER)
+    deadline = time.monotonic() + 60
+    while await users_clusters(platform, token) and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+    assert await users_clusters(platform, token) == []
