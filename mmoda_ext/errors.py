@@ -15,6 +15,18 @@ import warnings
 warnings.filterwarnings("ignore", message=r".*dubious year", module=r"erfa(\..*)?")
 
 
+#: longest piece of a user's input repeated in an answer (a 10 MB value is not echoed back)
+SHOWN_CHARS = 200
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters, saying how long it was."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 class PublicError(Exception):
     """An error the user caused and can fix; its message is shown verbatim.
 
@@ -48,7 +60,7 @@ class PublicError(Exception):
         return {
             "error": self.message,
             "parameter": self.parameter,
-            "value": None if self.value is None else str(self.value),
+            "value": None if self.value is None else str(self.value)[:SHOWN_CHARS],
             "status": self.status,
         }
 
@@ -59,7 +71,7 @@ class ParameterError(PublicError):
     def __init__(self, parameter: str, value: object, allowed: str, why: str = "") -> None:
         why = f" {why.rstrip('.')}." if why else ""
         super().__init__(
-            f"Parameter '{parameter}' = {value!r} is not allowed:{why} Allowed: {allowed}.",
+            f"Parameter '{parameter}' = {shown(value)} is not allowed:{why} Allowed: {allowed}.",
             parameter=parameter,
             value=value,
             status=400,

@@ -9,6 +9,7 @@ products are. Products themselves are files under ``outdir``, described by
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -127,7 +128,23 @@ def _relative(path: Path | None, outdir: Path) -> str | None:
     try:
         return str(path.resolve().relative_to(outdir.resolve()))
     except ValueError:
+        # a product written elsewhere is copied in: a job folder is whole, and no door ever
+        # serves a file outside it
+        if path.is_file():
+            shutil.copy2(path, outdir / path.name)
         return path.name
+
+
+def _inside(outdir: Path, name: str | None) -> Path | None:
+    """``outdir / name`` if it stays inside ``outdir`` (a damaged products.json cannot point out)."""
+    if not name:
+        return None
+    path = outdir / name
+    try:
+        path.resolve().relative_to(outdir.resolve())
+    except ValueError:
+        return None
+    return path
 
 
 def write_products(products: ProductSet, outdir: Path) -> Path:
@@ -152,8 +169,8 @@ def read_products(outdir: Path) -> ProductSet:
         ProductFile(
             name=p["name"],
             kind=p["kind"],
-            fits=outdir / p["fits"] if p.get("fits") else None,
-            png=outdir / p["png"] if p.get("png") else None,
+            fits=_inside(outdir, p.get("fits")),
+            png=_inside(outdir, p.get("png")),
             meta=p.get("meta") or {},
         )
         for p in data.get("products", [])

@@ -157,6 +157,11 @@ def to_time(value: Any, fmt: str = "isot") -> Time:
     return Time(float(value), format=fmt, scale="utc")
 
 
+#: years a request time may fall in (every mission served is within them), and as Julian dates
+TIME_RANGE = (1950, 2100)
+TIME_JD = (2433282.5, 2488069.5)
+
+
 @dataclass
 class TimeParam(Param):
     """A time in the request's ``T_format``; normalised to an isot string."""
@@ -173,10 +178,13 @@ class TimeParam(Param):
             value, fmt = self.default, "isot"
         try:
             t = to_time(value, fmt)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             raise ParameterError(
                 self.name, value, self.allowed(), f"It cannot be read as T_format={fmt!r}"
             ) from None
+        if not TIME_JD[0] <= t.jd1 + t.jd2 <= TIME_JD[1]:  # (t.jyear reads astropy's config: slow)
+            raise ParameterError(self.name, value, self.allowed(),
+                                 f"It is outside the years {TIME_RANGE[0]}-{TIME_RANGE[1]}")
         return t.isot
 
     def convert(self, value: Any) -> str:
@@ -224,7 +232,7 @@ class StringList(Param):
         return self.convert(value)
 
 
-SCW_RE = r"^\d{12}\.\d{3}$"
+SCW_RE = r"^[0-9]{12}\.[0-9]{3}$"  # ASCII digits only (\d would take any Unicode digit)
 
 
 @dataclass

@@ -94,7 +94,12 @@ class ProvenanceCache:
         path = self.path(key)
         try:
             with np.load(path, allow_pickle=False) as data:
-                return {name: data[name] for name in data.files}
+                arrays = {name: data[name] for name in data.files}
+            try:
+                os.utime(path)  # last use, for the server's retention policy
+            except OSError:
+                pass
+            return arrays
         except (FileNotFoundError, NotADirectoryError, PermissionError):
             return None
         except (OSError, ValueError, EOFError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import shutil
 import threading
 import time
@@ -37,13 +38,14 @@ from traitlets.config import LoggingConfigurable
 
 from .. import engine
 from ..access.rights import Rights
-from ..errors import PublicError
+from ..errors import PublicError, shown
 from ..instruments import get_instrument
 from ..instruments.base import Instrument, ProductSet
 from ..models import Job, JobStatus, write_products
-from . import ids
+from . import ids, retention
 from .cache import ProvenanceCache
 from .compute import DaskContext, SerialContext, local_client
+from .integrity import MANIFEST_FILE, Verifier, write_manifest
 from .notify import Notifier
 from .store import LIVE_OWNERS, JobStore, RateLimited, new_owner
 
@@ -64,7 +66,8 @@ class JobManager(LoggingConfigurable):
     scheduler_address = Unicode(None, allow_none=True, help="Dask scheduler to use instead of a LocalCluster").tag(config=True)
     n_workers = Integer(None, allow_none=True, help="Workers of the embedded LocalCluster (default: one per core)").tag(config=True)
     client = AnyTrait(None, allow_none=True, help="An existing distributed.Client (not closed by stop())")
-    concurrency = Integer(2, help="Jobs running at once (threads driving the Dask graphs)").tag(config=True)
+    concurrency = Integer(4, help="Jobs running at once (threads driving the Dask graphs; more than "
+                          "one user's running_jobs, so that another user's job always finds a slot)").tag(config=True)
     running_jobs_per_user = Integer(
         1, min=1, help="Jobs of one user running at once when their tier sets no running_jobs; "
         "waiting jobs start in fair share (the user with fewest running jobs first)").tag(config=True)
@@ -80,6 +83,15 @@ class JobManager(LoggingConfigurable):
     archive = AnyTrait(None, allow_none=True, help="An archive object (overrides archive_root)")
     instruments = Dict(help="Instrument objects by name, overriding the registry (tests, plug-ins)")
     admin_roles = Set({"job manager"}, help="Roles that may see every job").tag(config=True)
+    retention_max_bytes = Integer(
+        20 * 2**30, allow_none=True, help="Disk budget (bytes) of finished jobs' products plus the provenance "
+        "cache; beyond it the least recently used go first (None: no limit)").tag(config=True)
+    retention_max_age = Float(
+        30 * 86400.0, allow_none=True, help="Seconds after their last use that a finished job's products "
+        "and cache entries are deleted (None: kept)").tag(config=True)
+    retention_min_age = Float(3600.0, help="Nothing used more recently than this (s) is deleted").tag(config=True)
+    retention_interval = Float(600.0, help="Seconds between retention sweeps").tag(config=True)
+    prepare_cache_seconds = Float(60.0, help="Seconds a validated request is remembered for its repeats").tag(config=True)
     notifier_class = Type(Notifier, klass=Notifier, help="Notifier (e-mails); EmailNotifier for SMTP").tag(config=True)
     notifier = Instance(Notifier, allow_none=True)
 
@@ -92,6 +104,7 @@ class JobManager(LoggingConfigurable):
         self.root_path = Path(self.root)
         self.store = JobStore(self.root_path / "jobs.sqlite")
         self.cache = ProvenanceCache(self.root_path / "cache")
+        self.verifier = Verifier()
         self.notifier.store = self.store
         self.owner = new_owner()
         self._executor: ThreadPoolExecutor | None = None
@@ -102,6 +115,7 @@ class JobManager(LoggingConfigurable):
         self._queued: set[str] = set()
         #: queued jobs not yet running, in arrival order: job id -> (user, that user's limit)
         self._waiting: dict[str, tuple[str, int]] = {}
+        self._prepared: dict[tuple, tuple[float, Instrument, dict]] = {}
         self._running_users: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._client_lock = threading.Lock()
@@ -184,12 +198,16 @@ class JobManager(LoggingConfigurable):
 
     def _beat(self) -> None:
         last_scan = time.monotonic()
+        last_sweep = -math.inf
         while not self._stopping.wait(max(self.lease_seconds / 3, 0.05)):
             try:
                 self.store.renew(self.owner, self.lease_seconds)
                 if time.monotonic() - last_scan > self.rescan_interval:
                     last_scan = time.monotonic()
                     self._queue_unfinished()
+                if time.monotonic() - last_sweep > self.retention_interval:
+                    last_sweep = time.monotonic()
+                    self.sweep()
             except Exception:  # the heartbeat must outlive a busy database
                 self.log.exception("job heartbeat failed")
 
@@ -263,7 +281,33 @@ class JobManager(LoggingConfigurable):
     def prepare(
         self, instrument: str, product: str, raw: dict, rights: Rights, *, allow_unknown: bool = False
     ) -> tuple[Instrument, dict[str, Any]]:
-        """Validate a request as the engine does (raises ``PublicError``)."""
+        """Validate a request as the engine does (raises ``PublicError``).
+
+        An identical request by the same rights within ``prepare_cache_seconds`` reuses the
+        result: a repeated request (``oda_api`` polls, a cached product) skips parsing and
+        the science-window selection."""
+        try:
+            key = (instrument, product, ids.canonical_json(raw), rights, allow_unknown)
+            hash(key)
+        except (TypeError, ValueError):
+            key = None
+        now = time.monotonic()
+        if key is not None:
+            with self._lock:
+                hit = self._prepared.get(key)
+            if hit is not None and now - hit[0] < self.prepare_cache_seconds:
+                return hit[1], dict(hit[2])
+        inst, params = self._prepare(instrument, product, raw, rights, allow_unknown=allow_unknown)
+        if key is not None:
+            with self._lock:
+                self._prepared[key] = (now, inst, dict(params))
+                while len(self._prepared) > 512:
+                    self._prepared.pop(next(iter(self._prepared)))
+        return inst, params
+
+    def _prepare(
+        self, instrument: str, product: str, raw: dict, rights: Rights, *, allow_unknown: bool = False
+    ) -> tuple[Instrument, dict[str, Any]]:
         if instrument not in self.instruments:
             return engine.prepare(instrument, product, raw, rights, self.get_archive(), allow_unknown=allow_unknown)
         inst = self.instruments[instrument]
@@ -345,11 +389,41 @@ class JobManager(LoggingConfigurable):
         return job.user == rights.user
 
     def _products_ok(self, job: Job) -> bool:
-        try:
-            job.products()
-            return True
-        except (OSError, ValueError):
-            return False
+        return self.products_ok(job)
+
+    def products_ok(self, job: Job) -> bool:
+        """Whether a job's product files are all there as written (size and checksum)."""
+        problem = self.verifier.problem(job.outdir)
+        if problem is not None and job.status is JobStatus.DONE:
+            self.log.warning("job %s: products damaged or removed (%s); it runs again when asked",
+                             job.job_id, problem)
+        if problem is None:
+            try:  # last use, for the retention policy
+                os.utime(job.outdir / MANIFEST_FILE)
+            except OSError:
+                pass
+        return problem is None
+
+    # -- disk -------------------------------------------------------------------------
+
+    def disk_usage(self) -> dict[str, int]:
+        """Bytes and counts of job folders and provenance-cache entries under ``root``."""
+        return retention.disk_usage(self.root_path / "jobs", self.cache.root)
+
+    def sweep(self) -> dict[str, int]:
+        """Apply the retention policy once (never touches an unfinished or queued job)."""
+        protected = {j.job_id for j in self.store.unfinished()} | set(self._queued)
+        items = retention.scan(self.root_path / "jobs", self.cache.root, protected)
+        removed = retention.sweep(items, max_bytes=self.retention_max_bytes, max_age=self.retention_max_age,
+                                  min_age=self.retention_min_age)
+        if removed["jobs"] or removed["cache_entries"]:
+            self.log.info("retention: removed %d job folder(s) and %d cache entries (%.1f MB); %.1f MB kept",
+                          removed["jobs"], removed["cache_entries"], removed["bytes"] / 1e6,
+                          removed["left_bytes"] / 1e6)
+        if self.retention_max_bytes is not None and removed["left_bytes"] > self.retention_max_bytes:
+            self.log.warning("retention: %.1f MB in use, above the budget of %.1f MB (all recently used)",
+                             removed["left_bytes"] / 1e6, self.retention_max_bytes / 1e6)
+        return removed
 
     def _may_see(self, job: Job, rights: Rights) -> bool:
         if getattr(rights, "admin", False) or self.admin_roles & set(rights.roles):
@@ -366,7 +440,7 @@ class JobManager(LoggingConfigurable):
         job = self.store.get(job_id)
         if job is None or not self._may_see(job, rights):
             raise PublicError(
-                f"There is no job {job_id!r} of yours. Check the job id, or submit the request again.",
+                f"There is no job {shown(job_id)} of yours. Check the job id, or submit the request again.",
                 parameter="job_id", value=job_id, status=404,
             )
         return self._view(job, rights, session_id)
@@ -402,13 +476,12 @@ class JobManager(LoggingConfigurable):
                 + (f" ({job.error})" if job.error else "."),
                 parameter="job_id", value=job_id, status=409,
             )
-        try:
-            return job.products()
-        except (OSError, ValueError):
+        if not self.products_ok(job):
             raise PublicError(
-                f"The products of job {job_id} are no longer stored; submit the same request "
+                f"The products of job {job_id} are no longer stored whole; submit the same request "
                 "again to compute them anew.", parameter="job_id", value=job_id, status=410,
-            ) from None
+            )
+        return job.products()
 
     def wait(self, job_id: str, timeout: float = 60.0, poll: float = 0.05) -> Job:
         """Block until the job is finished (tests, CLI); raises ``TimeoutError``."""
@@ -457,7 +530,7 @@ class JobManager(LoggingConfigurable):
         """Attach an operator's feedback to a job and e-mail it to the job's owner."""
         job = self.store.get(job_id)
         if job is None:
-            raise PublicError(f"There is no job {job_id!r}.", parameter="job_id", value=job_id, status=404)
+            raise PublicError(f"There is no job {shown(job_id)}.", parameter="job_id", value=job_id, status=404)
         entry = self.store.add_feedback(job_id, message, author)
         job.feedback = self.store.feedback(job_id)
         if self._mailer is not None:
@@ -563,16 +636,16 @@ class JobManager(LoggingConfigurable):
                 ctx = self._context(job, rights, self._progress_callback(job_id, job.generation))
                 result = self._run_product(inst, job.product, params, ctx)
                 write_products(result, job.outdir)
+                write_manifest(job.outdir)
             except _Interrupted:
                 if self._stopping.is_set():
                     self.store.release(job_id, self.owner, "interrupted by a server stop; will resume")
                 return
             except PublicError as err:
-                self.store.finish(
+                self._mail_if_due(self.store.finish(
                     job_id, self.owner, JobStatus.FAILED, error=err.message,
                     notify=self._completion_due(job, JobStatus.FAILED),
-                )
-                self._mail_if_due(job_id)
+                ))
                 return
             except Exception as err:
                 self.log.exception("job %s: attempt %d failed", job_id, retry + 1)
@@ -582,14 +655,13 @@ class JobManager(LoggingConfigurable):
                         self.store.release(job_id, self.owner, "interrupted by a server stop; will resume")
                         return
                     continue
-                self.store.finish(
+                self._mail_if_due(self.store.finish(
                     job_id, self.owner, JobStatus.FAILED,
                     error=f"The analysis failed after {retry + 1} attempt(s) because of an internal "
                     f"error ({type(err).__name__}). The team can see the details; please tell them "
                     f"the job id {job_id}.",
                     notify=self._completion_due(job, JobStatus.FAILED),
-                )
-                self._mail_if_due(job_id)
+                ))
                 return
             finally:
                 if ctx is not None and hasattr(ctx, "close"):
@@ -604,16 +676,19 @@ class JobManager(LoggingConfigurable):
 
     def _finish_done(self, job: Job, note: str | None, messages: list[str] = ()) -> None:
         msgs = list(messages) + ([note] if note else [])
-        if self.store.finish(job.job_id, self.owner, JobStatus.DONE, messages=msgs, notify=self._completion_due(job, JobStatus.DONE)):
+        done = self.store.finish(job.job_id, self.owner, JobStatus.DONE, messages=msgs,
+                                 notify=self._completion_due(job, JobStatus.DONE))
+        if done is not None:
             self.log.info("job %s done", job.job_id)
-            self._mail_if_due(job.job_id)
+            self._mail_if_due(done)
 
     def _completion_due(self, job: Job, status: JobStatus) -> bool:
         return self.notifier.completion_due(job, status, time.time())
 
-    def _mail_if_due(self, job_id: str) -> None:
-        job = self.store.get(job_id)
+    def _mail_if_due(self, job: Job | None) -> None:
+        """Queue the completion mail of a run, from the job as it was finished."""
         if job is not None:
+            job.feedback = self.store.feedback(job.job_id)
             self._mail(self.notifier.finished, job)
 
     def _progress_callback(self, job_id: str, generation: int):

@@ -1,7 +1,11 @@
 """The durable job store: SQLite in WAL mode, one file per job root.
 
 A job row is committed (``synchronous=FULL``) before the job is acknowledged, so an accepted
-job survives a crash. Every state change is a conditional ``UPDATE`` (a finished job is never
+job survives a crash and a power loss (if the disk honours fsync). Committed rows live in the
+write-ahead log ``jobs.sqlite-wal`` until a checkpoint copies them into ``jobs.sqlite``: the two
+files belong together. At start-up the store refuses (:class:`StoreError`, naming the file and
+what to do) a database that is corrupt, that cannot be written, or whose log was lost after a
+crash (a process that opened it died, and ``-wal`` is gone). Every state change is a conditional ``UPDATE`` (a finished job is never
 touched again; only the lease holder may finish a running job), which makes resuming after a
 crash safe even when two managers share one store. Side effects that must happen at most once
 (e-mails) are recorded in ``events`` *before* they happen.
@@ -23,6 +27,7 @@ import socket
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
@@ -32,7 +37,7 @@ from typing import Any
 from ..access.rights import Rights
 from ..models import UNFINISHED, Job, JobStatus
 
-__all__ = ["JobStore", "SCHEMA_VERSION", "RateLimited", "lease_owner_alive", "new_owner"]
+__all__ = ["JobStore", "SCHEMA_VERSION", "RateLimited", "StoreError", "lease_owner_alive", "new_owner"]
 
 SCHEMA_VERSION = 1
 
@@ -98,6 +103,10 @@ _JOB_COLS = (
     "error, created, updated, started, finished, outdir, query_type, session_id, attempts, "
     "generation"
 )
+
+
+class StoreError(RuntimeError):
+    """The job store cannot be used safely; the message names the file and what to do."""
 
 
 class RateLimited(Exception):
@@ -196,12 +205,67 @@ class JobStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._check_log()
+        try:
+            self._open(busy_timeout)
+        except sqlite3.DatabaseError as err:
+            # OperationalError: read-only file or folder, cannot open or write; else: not a database
+            readonly = isinstance(err, sqlite3.OperationalError)
+            raise StoreError(
+                f"The job store {self.path} cannot be written ({err}): check that the user running "
+                f"the server may write the file and its folder (SQLite also writes {self.path.name}-wal "
+                f"and -shm there)." if readonly else
+                f"The job store {self.path} is damaged ({err}). Stop every server using it, move the "
+                "file aside (products under jobs/ stay) and start again with a new store, or "
+                "restore it from a backup."
+            ) from None
+        for marker in self._dead_markers():  # their log was recovered by this open
+            marker.unlink(missing_ok=True)
+        self._marker = self.path.with_name(f".{self.path.name}.open-{socket.gethostname()}-{os.getpid()}")
+        self._marker.touch()
+        # a process that ends normally (even without close()) closes the connection, which
+        # checkpoints the log: only a killed process leaves its marker behind
+        weakref.finalize(self, self._marker.unlink, missing_ok=True)
+
+    def _dead_markers(self) -> list[Path]:
+        """Markers left by processes of this host that died with the store open."""
+        dead = []
+        for marker in self.path.parent.glob(f".{self.path.name}.open-*"):
+            host, _, pid = marker.name.rpartition(".open-")[2].rpartition("-")
+            if host != socket.gethostname():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except (ValueError, ProcessLookupError):
+                dead.append(marker)
+            except PermissionError:
+                pass
+        return dead
+
+    def _check_log(self) -> None:
+        """Refuse a database whose write-ahead log was lost after a crash."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        if not self.path.exists() or wal.exists():
+            return
+        for marker in self._dead_markers():
+            pid = marker.name.rpartition("-")[2]
+            raise StoreError(
+                f"The job store {self.path} was not closed cleanly (process {pid} died) and its "
+                f"write-ahead log {wal.name} is missing: jobs acknowledged since the last checkpoint "
+                f"are lost. Restore {wal.name} beside it if you have it; otherwise, to accept the "
+                f"loss and start, delete {marker} and {self.path.name}-shm."
+            )
+
+    def _open(self, busy_timeout: float) -> None:
         self._db = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"integrity check: {check}")
         with self.transaction() as db:
             for stmt in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(stmt)
@@ -211,9 +275,12 @@ class JobStore:
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
             elif int(row[0]) > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has job-store schema {row[0]}, newer than this code ({SCHEMA_VERSION})"
+                raise StoreError(
+                    f"{self.path} has job-store schema {row[0]}, newer than this code ({SCHEMA_VERSION}): "
+                    "upgrade mmoda-hub, or point the server at another --root."
                 )
+            # a write at every start: a read-only file fails here, not at the first submission
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened', ?)", (str(time.time()),))
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -234,8 +301,10 @@ class JobStore:
             return self._db.execute(sql, args).fetchall()
 
     def close(self) -> None:
+        """Close; the last connection checkpoints and removes the write-ahead log."""
         with self._lock:
             self._db.close()
+        self._marker.unlink(missing_ok=True)
 
     @property
     def schema_version(self) -> int:
@@ -398,9 +467,12 @@ class JobStore:
         error: str | None = None,
         messages: list[str] = (),
         notify: bool = False,
-    ) -> bool:
+    ) -> Job | None:
         """Move an unfinished job to a final state, once. ``owner`` None ignores the lease
-        (cancellation). ``notify`` marks a completion e-mail as due (sent after commit)."""
+        (cancellation). ``notify`` marks a completion e-mail as due (sent after commit).
+
+        Returns the finished job as committed (None if it was not ours to finish): its
+        completion mail is made from this copy, which a resubmission cannot change."""
         now = time.time()
         with self.transaction() as db:
             cur = db.execute(
@@ -410,10 +482,10 @@ class JobStore:
                 (status.value, error, now, now, int(notify), status.value, job_id, *UNFINISHED, owner, owner),
             )
             if cur.rowcount != 1:
-                return False
+                return None
             for m in messages:
                 self._append_message(db, job_id, m)
-            return True
+            return _row_to_job(db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE job_id=?", (job_id,)).fetchone())
 
     def pending_notifications(self) -> list[Job]:
         rows = self._query(f"SELECT {_JOB_COLS} FROM jobs WHERE notify_pending=1")

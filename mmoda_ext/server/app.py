@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
 from tornado import web
 from tornado.httpserver import HTTPServer
@@ -22,7 +23,9 @@ from traitlets.config import Application
 
 from ..access.tiers import TierTable
 from ..jobs.manager import JobManager
+from ..jobs.store import StoreError
 from . import oda_api, panels_api, rest
+from .base import LIMITS
 
 __all__ = ["MMODAServe", "default_handlers", "make_app"]
 
@@ -74,6 +77,16 @@ class MMODAServe(Application):
     announce = Bool(True, help="Print the URL once listening").tag(config=True)
     trusted_proxies = List(Unicode(), help="Addresses of reverse proxies whose X-Forwarded-For is "
                            "believed: anonymous callers are rate-limited per client address").tag(config=True)
+    allowed_hosts = List(Unicode(), help="Host names answered (the Host header); default: the loopback "
+                         "names when listening on loopback (no DNS rebinding), else any").tag(config=True)
+    idle_timeout = Float(30.0, min=1.0, help="Seconds an idle or half-open connection is kept").tag(config=True)
+    body_timeout = Float(60.0, min=1.0, help="Seconds a request body may take to arrive").tag(config=True)
+
+    @default("allowed_hosts")
+    def _default_hosts(self) -> list[str]:
+        loopback = ["127.0.0.1", "localhost", "::1"]
+        behind_hub = bool(os.environ.get("JUPYTERHUB_SERVICE_URL"))  # the hub's proxy passes the public Host
+        return loopback if self.ip in loopback and not behind_hub else []
 
     aliases = {
         "ip": "MMODAServe.ip",
@@ -108,13 +121,17 @@ class MMODAServe(Application):
         return make_app(manager, tiers=tiers, token_secret=self.token_secret, base_url=self.base_url,
                         sync_wait=self.sync_wait,
                         mmoda_token_max_refresh_interval=self.token_max_refresh_interval,
-                        mmoda_trusted_proxies=list(self.trusted_proxies))
+                        mmoda_trusted_proxies=list(self.trusted_proxies),
+                        mmoda_allowed_hosts=list(self.allowed_hosts))
 
     async def serve(self) -> None:
         manager = self.init_manager()
         await manager.start()
         app = self.init_app(manager)
-        server = HTTPServer(app, xheaders=False)
+        # tornado's own caps sit above the handlers' (base.LIMITS), which answer 413/414/431
+        server = HTTPServer(app, xheaders=False, idle_connection_timeout=self.idle_timeout,
+                            body_timeout=self.body_timeout, max_header_size=1024 * 1024,
+                            max_body_size=LIMITS["body"] + 1024 * 1024)
         sockets = bind_sockets(self.port, self.ip)
         server.add_sockets(sockets)
         port = sockets[0].getsockname()[1]
@@ -122,6 +139,12 @@ class MMODAServe(Application):
             print(f"mmoda serve: listening on http://{self.ip}:{port}{self.base_url}", flush=True)
         if not self.token_secret:
             self.log.warning("no token secret configured: every token will be refused")
+        disk = manager.disk_usage()
+        budget = manager.retention_max_bytes
+        print(f"mmoda serve: disk {disk['products_bytes'] / 1e6:.1f} MB in {disk['jobs']} job folder(s), "
+              f"cache {disk['cache_bytes'] / 1e6:.1f} MB in {disk['cache_entries']} entries; budget "
+              + (f"{budget / 2**30:.1f} GiB" if budget is not None else "none")
+              + " (--JobManager.retention_max_bytes)", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -137,4 +160,8 @@ class MMODAServe(Application):
         manager.close()
 
     def start(self) -> None:
-        asyncio.run(self.serve())
+        try:
+            asyncio.run(self.serve())
+        except StoreError as err:  # a damaged, read-only or log-less store: say which and what to do
+            self.log.critical("%s", err)
+            sys.exit(2)

@@ -9,12 +9,20 @@ the jupyter-server extension, the public service):
 ``mmoda_token_secret``  the HS256 secret of MMODA tokens (may be empty: tokens refused)
 ``mmoda_identity``      optional ``callable(handler) -> Rights | None`` for callers without a
                         token (e.g. the hub user of a jupyter-server extension)
+``mmoda_trusted_proxies`` addresses whose ``X-Forwarded-For`` is believed (rate limits)
+``mmoda_allowed_hosts`` ``Host`` names served (empty: any well-formed host)
+``mmoda_limits``        overrides of :data:`LIMITS` (bytes of URL, headers, body, one value)
+
+Input is bounded before any handler runs: a URL, the headers, the body or one argument value
+beyond :data:`LIMITS` is answered 414/431/413 naming the limit, JSON nested deeper than
+:data:`MAX_JSON_DEPTH` is a 400, and no answer repeats more than 200 characters of input.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from tornado import web
@@ -26,6 +34,51 @@ from ..errors import PublicError
 from .encode import json_safe
 
 log = logging.getLogger("mmoda_ext.server")
+
+#: default input limits in bytes (settings ``mmoda_limits`` overrides them)
+LIMITS = {
+    "url": 128 * 1024,  # a GET with ~7000 science windows
+    "headers": 32 * 1024,
+    "body": 16 * 1024 * 1024,
+    "value": 2 * 1024 * 1024,  # one argument value (a long scw_list)
+}
+#: deepest JSON accepted in a body or a parameter (MMODA's structured parameters need ~4)
+MAX_JSON_DEPTH = 32
+#: what a session id may be: MMODA's are 16 upper-case letters and digits
+SESSION_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(text: str) -> int:
+    """How deep the brackets of a JSON text nest (strings ignored), without parsing it."""
+    depth = deepest = 0
+    for ch in re.findall(r"[\[\]{}]", _STRING_RE.sub("", text)):
+        depth = depth + 1 if ch in "[{" else depth - 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def loads_bounded(text: str | bytes, parameter: str) -> Any:
+    """``json.loads`` that refuses deep nesting with a 400 naming ``parameter`` (raises
+    ``ValueError`` for text that is not JSON)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise PublicError(f"'{parameter}' is JSON nested deeper than {MAX_JSON_DEPTH} levels; "
+                          "flatten it.", parameter=parameter, status=400)
+    return json.loads(text)
+
+
+def check_session_id(value: Any) -> str | None:
+    """A session id as given, or None; 400 naming ``session_id`` if it is not one."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not SESSION_RE.fullmatch(value):
+        raise PublicError("'session_id' must be 1 to 128 letters, digits or _.:- (MMODA's are 16 "
+                          "upper-case letters and digits).", parameter="session_id",
+                          value=value, status=400)
+    return value
 
 
 class MMODAHandler(web.RequestHandler):
@@ -45,6 +98,34 @@ class MMODAHandler(web.RequestHandler):
 
     def check_xsrf_cookie(self) -> None:  # API: token or identity, never a cookie session
         return None
+
+    def limit(self, name: str) -> int:
+        return int((self.settings.get("mmoda_limits") or {}).get(name, LIMITS[name]))
+
+    def prepare(self) -> None:
+        """Refuse oversized or misdirected requests before any work (a subclass calls super)."""
+        req = self.request
+        if len(req.uri or "") > self.limit("url"):
+            raise web.HTTPError(414, f"The URL is {len(req.uri)} bytes; at most {self.limit('url')} "
+                                "are accepted. Send long parameters (scw_list) in a POST body.")
+        size = sum(len(k) + len(v) + 4 for k, v in req.headers.get_all())
+        if size > self.limit("headers"):
+            raise web.HTTPError(431, f"The request headers are {size} bytes; at most "
+                                f"{self.limit('headers')} are accepted.")
+        if len(req.body or b"") > self.limit("body"):
+            raise web.HTTPError(413, f"The request body is {len(req.body)} bytes; at most "
+                                f"{self.limit('body')} are accepted.")
+        for name, values in req.arguments.items():
+            for v in values:
+                if len(v) > self.limit("value"):
+                    raise web.HTTPError(413, f"The value of '{name[:64]}' is {len(v)} bytes; at most "
+                                        f"{self.limit('value')} are accepted for one parameter.")
+        host = req.host or ""
+        allowed = self.settings.get("mmoda_allowed_hosts") or ()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if not _HOST_RE.fullmatch(host) or (allowed and name.strip("[]") not in allowed):
+            raise web.HTTPError(400, f"The Host header {host[:100]!r} is not served here"
+                                + (f"; served: {', '.join(allowed)}." if allowed else "."))
 
     # -- request -------------------------------------------------------------------------
 
@@ -102,6 +183,8 @@ class MMODAHandler(web.RequestHandler):
         self.finish(text)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, web.HTTPError):
             message = exc.log_message or self._reason
@@ -113,6 +196,12 @@ class MMODAHandler(web.RequestHandler):
             message = self._reason
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": message, "status": status_code}))
+
+    def allowed_methods(self) -> list[str]:
+        """The HTTP methods this handler implements (the ``Allow`` header of a 405)."""
+        base = web.RequestHandler
+        return [m for m in self.SUPPORTED_METHODS
+                if getattr(type(self), m.lower(), None) is not getattr(base, m.lower(), None)]
 
     def public_error(self, err: PublicError) -> None:
         self.write_json(err.to_dict(), status=err.status)

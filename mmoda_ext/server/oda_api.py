@@ -14,20 +14,24 @@ identical ``new`` request answers ``done`` from the stored products at once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
 import secrets
 import string
 import time
+from pathlib import Path
 from typing import Any
 
 from ..access.tokens import TokenError, refresh_token, update_email_options
-from ..errors import AccessError, PublicError
+from ..errors import AccessError, ParameterError, PublicError, shown
 from ..instruments import registry
 from ..instruments.base import PASSTHROUGH, Instrument
 from ..jobs import ids
 from ..models import Job, JobStatus
-from .base import MMODAHandler, log
-from .encode import encode_products
+from . import encode
+from .base import MAX_JSON_DEPTH, MMODAHandler, check_session_id, json_depth, log
+from .encode import encode_products, json_safe
 
 __all__ = ["default_handlers"]
 
@@ -38,6 +42,12 @@ PROTOCOL_KEYS = frozenset(PASSTHROUGH) | {"verbose", "client-name", "T_format"}
 KEEP_TEXT = frozenset({"catalog_selected_objects", "selected_catalog"})
 
 VERSION = "1.3.6-mmoda-hub"
+
+#: a finished job's encoded products (oda_api form), kept beside them for repeated requests;
+#: the name carries a digest of the encoder's source, so a new encoder never serves old text
+ENCODED_FILE = f".oda_api-products-{hashlib.sha256(Path(encode.__file__).read_bytes()).hexdigest()[:12]}.json"
+#: the key (and placeholder) of that text inside an answer
+ENCODED = "\x00mmoda-encoded-products\x00"
 
 
 class DispatcherError(Exception):
@@ -51,6 +61,7 @@ class DispatcherError(Exception):
 
 def error_body(kind: str, message: str, debug: str = "") -> dict[str, Any]:
     """The dispatcher's ``APIerror`` body: the client reads ``error`` (400) or ``error`` (403)."""
+    message = message if len(message) <= 4000 else message[:4000] + "..."
     return {
         "error_message": message,
         "error": f"{kind}():{message}",
@@ -87,20 +98,23 @@ class DispatcherHandler(MMODAHandler):
             value: Any = values[-1]
             if value == "\x00":
                 value = None
-            elif name not in KEEP_TEXT:
-                try:
-                    decoded = json.loads(value)
-                except (ValueError, TypeError):
-                    decoded = None
-                if isinstance(decoded, (dict, list)):
-                    value = decoded
+            elif value.lstrip()[:1] in ("[", "{"):
+                if json_depth(value) > MAX_JSON_DEPTH:
+                    raise not_understood(f"'{name[:64]}' is JSON nested deeper than {MAX_JSON_DEPTH} levels")
+                if name not in KEEP_TEXT:
+                    try:
+                        decoded = json.loads(value)
+                    except (ValueError, TypeError):
+                        decoded = None
+                    if isinstance(decoded, (dict, list)):
+                        value = decoded
             out[name] = value
         return out
 
     def instrument(self, name: str | None) -> Instrument:
         known = list(registry())
-        if not name or name not in registry():
-            message = f'instrument: "{name}", known: {known}'
+        if not isinstance(name, str) or name not in registry():
+            message = f'instrument: {shown(name)}, known: {known}'
             raise DispatcherError(400, error_body("InstrumentNotRecognized", message))
         return self.manager.instrument(name)
 
@@ -198,12 +212,53 @@ class RunAnalysisHandler(DispatcherHandler):
         except TokenError as err:
             self.write_json(error_body("RequestNotAuthorized", err.message), status=403)
             return
+        except PublicError as err:
+            self.write_json(error_body("RequestNotUnderstood", err.message), status=err.status)
+            return
         except Exception as err:  # the dispatcher's catch-all: 500 with the error text
             log.exception("run_analysis failed")
             self.write_json({"message": "request not valid", "error_message": type(err).__name__,
                              "error": "internal error"}, status=500)
             return
-        self.write_json(body, status=body.pop("_status", 200))
+        status = body.pop("_status", 200)
+        encoded = body["products"].pop(ENCODED, None)
+        if encoded is None:
+            self.write_json(body, status=status)
+            return
+        # the stored, ready-encoded products are spliced into the answer as text: a repeated
+        # request of a finished job costs no FITS reading, no base64 and no JSON encoding
+        small = json.dumps(json_safe(body["products"]), allow_nan=False).encode()
+        body["products"] = ENCODED
+        head, _, tail = json.dumps(json_safe(body), allow_nan=False).partition(json.dumps(ENCODED))
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.write(head.encode())
+        if encoded == b"{}" or small == b"{}":
+            self.write(encoded if small == b"{}" else small)
+        else:  # {...encoded..., ...small...}
+            self.write(encoded[:-1])
+            self.write(b", ")
+            self.write(small[1:])
+        self.finish(tail.encode())
+
+    def encoded_products(self, job: Job) -> bytes:
+        """The JSON of a finished job's encoded products, made once and kept in its folder."""
+        path = job.outdir / ENCODED_FILE
+        try:
+            data = path.read_bytes()
+            if data.startswith(b"{") and data.endswith(b"}"):  # a cut file is made again
+                return data
+        except OSError:
+            pass
+        data = json.dumps(json_safe(encode_products(job.products(), job.instrument, job.product)),
+                          allow_nan=False).encode()
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError:  # a read-only job folder still answers, only slower
+            tmp.unlink(missing_ok=True)
+        return data
 
     async def _run(self, t0: float) -> dict[str, Any]:
         args = self.dispatcher_args()
@@ -212,6 +267,9 @@ class RunAnalysisHandler(DispatcherHandler):
         for key in ("instrument", "query_status"):
             if not args.get(key):
                 raise not_understood(f"the request has no '{key}'; it is required")
+        for key in ("instrument", "product_type", "query_status", "query_type", "job_id"):
+            if args.get(key) is not None and not isinstance(args[key], str):
+                raise not_understood(f"'{key}' must be a text, not a {type(args[key]).__name__}")
         claims = self.claims_for(self.request_token())
         rights = self.rights_for(claims)
         inst = self.instrument(args["instrument"])
@@ -219,13 +277,13 @@ class RunAnalysisHandler(DispatcherHandler):
         if not product:
             raise not_understood(f"the request has no 'product_type'; products of {inst.name}: {sorted(inst.products)}")
         if product not in inst.products:
-            raise not_understood(f"Instrument {inst.name} has no product {product!r}; "
+            raise not_understood(f"Instrument {inst.name} has no product {shown(product)}; "
                                  f"products: {sorted(inst.products)}")
         query_type = args.get("query_type") or "Real"
         if query_type not in ("Real", "Dummy"):
-            raise not_understood(f"query_type={query_type!r} is not allowed; allowed: Real, Dummy")
+            raise not_understood(f"query_type={shown(query_type)} is not allowed; allowed: Real, Dummy")
         query_status = str(args["query_status"])
-        session_id = str(args.get("session_id") or random_session_id())
+        session_id = check_session_id(args.get("session_id")) or random_session_id()
         names = set(inst.param_set(product).names()) | {"T_format"}
         raw = {k: v for k, v in args.items() if k in names}
         if "query_type" in names:
@@ -247,10 +305,10 @@ class RunAnalysisHandler(DispatcherHandler):
         if given and str(given) != expected:
             if query_status == "new":
                 raise not_understood(
-                    f"the job_id {given} does not match the request (which gives {expected})")
+                    f"the job_id {shown(given)} does not match the request (which gives {expected})")
             raise DispatcherError(403, error_body(
                 "RequestNotAuthorized", "Request not authorized",
-                f"The provided job_id={given} does not match with the job_id={expected} "
+                f"The provided job_id={shown(given)} does not match with the job_id={expected} "
                 "derived from the request parameters"))
 
         job = None
@@ -259,6 +317,8 @@ class RunAnalysisHandler(DispatcherHandler):
                 job = self.manager.get(expected, rights)
             except PublicError:
                 job = None
+            if job is not None and job.status is JobStatus.DONE and not self.manager.products_ok(job):
+                job = None  # damaged products: the submission below runs the job again
         if job is None:
             try:
                 job = await asyncio.to_thread(
@@ -327,8 +387,7 @@ class RunAnalysisHandler(DispatcherHandler):
             products["analysis_parameters"] = self.analysis_parameters(args, params)
             products["api_code"] = self.api_code(args, params)
         if status == "done":
-            encoded = encode_products(job.products(), job.instrument, job.product)
-            products.update(encoded)
+            products[ENCODED] = self.encoded_products(job)
             products.update({"session_id": session_id, "job_id": job.job_id,
                              "input_prod_list": params.get("scw_list") or params.get("p_list") or []})
         return {"query_status": status, "products": products, "exit_status": exit_status,
@@ -402,7 +461,11 @@ class TokenHandler(DispatcherHandler):
             if claims is None:
                 raise AccessError("A token is needed (argument token).", parameter="token")
             if self.request.path.rstrip("/").endswith("refresh_token"):
-                interval = float(self.get_argument("refresh_interval", "604800"))
+                text = self.get_argument("refresh_interval", "604800")
+                try:
+                    interval = float(text)
+                except ValueError:
+                    raise ParameterError("refresh_interval", text, "a number of seconds") from None
                 max_interval = float(self.settings.get("mmoda_token_max_refresh_interval", 604800))
                 new = refresh_token(claims, self.token_secret, interval=interval, max_interval=max_interval)
             else:
@@ -412,9 +475,11 @@ class TokenHandler(DispatcherHandler):
         except TokenError as err:
             self.write_json(error_body("RequestNotAuthorized", err.message), status=403)
             return
-        except (AccessError, ValueError) as err:
-            message = err.message if isinstance(err, PublicError) else str(err)
-            self.write_json(error_body("RequestNotAuthorized", message), status=403)
+        except ParameterError as err:
+            self.write_json(error_body("RequestNotUnderstood", err.message), status=400)
+            return
+        except AccessError as err:
+            self.write_json(error_body("RequestNotAuthorized", err.message), status=403)
             return
         self.write_text(new)
 
@@ -443,7 +508,11 @@ class InspectStateHandler(DispatcherHandler):
                                        "inspect-state needs the role 'job manager'"), status=403)
             return
         job_id = self.get_argument("job_id", None)
-        jobs = [self.manager.get(job_id, rights)] if job_id else self.manager.store.unfinished()
+        try:
+            jobs = [self.manager.get(job_id, rights)] if job_id else self.manager.store.unfinished()
+        except PublicError as err:
+            self.write_json(error_body("RequestNotUnderstood", err.message), status=err.status)
+            return
         self.write_json({"records": [j.to_dict() for j in jobs]})
 
 

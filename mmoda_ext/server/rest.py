@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from tornado import web
 from ..errors import AccessError, PublicError
 from ..instruments import registry
 from ..models import Job
-from .base import MMODAHandler
+from .base import MMODAHandler, check_session_id, loads_bounded
 
 __all__ = ["default_handlers", "openapi_path"]
 
@@ -64,7 +63,7 @@ class RestHandler(MMODAHandler):
         if not self.request.body:
             return {}
         try:
-            body = json.loads(self.request.body)
+            body = loads_bounded(self.request.body, "body")
         except (ValueError, UnicodeDecodeError):
             raise PublicError("The request body is not valid JSON.", parameter="body") from None
         if not isinstance(body, dict):
@@ -115,7 +114,7 @@ class JobsHandler(RestHandler):
     @public_errors
     def get(self) -> None:
         rights = self.current_rights()
-        jobs = self.manager.list(rights, self.get_argument("session_id", None))
+        jobs = self.manager.list(rights, check_session_id(self.get_argument("session_id", None)))
         self.write_json([job_model(j, self.api_base) for j in jobs])
 
     @public_errors
@@ -140,10 +139,9 @@ class JobsHandler(RestHandler):
         raw = dict(params)
         if "query_type" in inst.param_set(product).names():
             raw["query_type"] = query_type
-        session_id = body.get("session_id")
+        session_id = check_session_id(body.get("session_id"))
         job = await asyncio.to_thread(self.manager.submit, instrument, product, raw, rights,
-                                      query_type=query_type,
-                                      session_id=str(session_id) if session_id else None,
+                                      query_type=query_type, session_id=session_id,
                                       client=self.client_address())
         self.set_header("Location", f"{self.api_base}/jobs/{job.job_id}")
         self.write_json(job_model(job, self.api_base), status=201)
@@ -155,7 +153,7 @@ class JobHandler(RestHandler):
         value = self.get_argument("session_id", None)
         if value is None and self.request.body and self.request.method in ("POST", "DELETE"):
             value = self.json_body().get("session_id")
-        return str(value) if value else None
+        return check_session_id(value)
 
     @public_errors
     def get(self, job_id: str) -> None:
@@ -254,7 +252,7 @@ class BannerHandler(RestHandler):
         if not isinstance(text, str) or not text.strip():
             raise PublicError("'text' must be a non-empty text.", parameter="text", value=text)
         expires = body.get("expires")
-        if expires is not None and not isinstance(expires, (int, float)):
+        if expires is not None and (isinstance(expires, bool) or not isinstance(expires, (int, float))):
             raise PublicError("'expires' must be a unix time (seconds) or null.", parameter="expires", value=expires)
         kind = body.get("kind", "news")
         if not isinstance(kind, str):
@@ -287,6 +285,7 @@ class NotFoundHandler(RestHandler):
     """Any other ``/api/v1`` path: a JSON 404 naming the routes."""
 
     def prepare(self) -> None:
+        super().prepare()
         self.public_error(PublicError(
             f"There is no API route {self.request.method} {self.request.path}. See {API}/openapi.yaml.",
             parameter="path", value=self.request.path, status=404))

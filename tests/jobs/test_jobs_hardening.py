@@ -4,17 +4,23 @@ or stop, and a cancelled request can run again."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 
+import numpy as np
 import psutil
 import pytest
 from jobs_toy import read_lines
 
 from mmoda_ext.access.rights import Rights
+from mmoda_ext.errors import PublicError
 from mmoda_ext.instruments import registry
 from mmoda_ext.instruments.empty import STATE_FILE
 from mmoda_ext.jobs.compute import is_secret_name, local_client
+from mmoda_ext.jobs.store import JobStore, StoreError
 from mmoda_ext.models import JobStatus
 
 SECRET = "hardening-test-secret-0123456789"
@@ -181,5 +187,87 @@ def test_running_jobs_limit_comes_from_the_tier_table():
 
     table = TierTable.load()
     assert table.rights().running_jobs == 1
-    assert table.rights("u@x", roles={"unige-hpc-full"}).running_jobs == 2
+    assert table.rights("u@x").running_jobs == 2
+    assert table.rights("u@x", roles={"unige-hpc-full"}).running_jobs == 3
     assert not table.rights("op@x", roles={"job manager"}).admin  # job managers are no administrators
+
+
+def test_damaged_products_are_verified_and_the_job_runs_again(make_manager, toy, alice):
+    m = make_manager()
+    job = m.wait(m.submit("toy", "sum", {"n": 3, "tag": "damage"}, alice).job_id, 10)
+    fits_path = job.outdir / "sum.fits"
+    assert json.loads((job.outdir / "manifest.json").read_text())["files"]["sum.fits"]["size"] == fits_path.stat().st_size
+
+    def runs() -> int:
+        return len([r for r in read_lines(toy.log_dir / "runs.log") if r.startswith("sum damage")])
+
+    assert runs() == 1
+    assert m.submit("toy", "sum", {"n": 3, "tag": "damage"}, alice).generation == 0  # intact: the cache
+    for damage in (lambda p: p.write_bytes(p.read_bytes()[:100]),  # truncated
+                   lambda p: p.write_bytes(p.read_bytes()[:-1] + b"X"),  # altered, same size
+                   lambda p: p.unlink()):  # deleted
+        damage(fits_path)
+        with pytest.raises(PublicError) as err:
+            m.products(job.job_id, alice)
+        assert err.value.status == 410
+        again = m.submit("toy", "sum", {"n": 3, "tag": "damage"}, alice)
+        assert m.wait(again.job_id, 10).status is JobStatus.DONE
+        assert m.products(job.job_id, alice).products[0].meta["value"] == 5.0
+    assert runs() == 4
+
+
+def test_retention_by_age_and_size_never_touches_unfinished_jobs(make_manager, toy, alice):
+    m = make_manager(retention_min_age=0.0)
+    done = [m.wait(m.submit("toy", "sum", {"n": n, "tag": "ret"}, alice).job_id, 10) for n in (2, 3, 4)]
+    m.cache.put(m.cache.key(step="old"), {"x": np.zeros(1000)})
+    old = time.time() - 40 * 86400
+    os.utime(done[0].outdir / "manifest.json", (old, old))
+    os.utime(m.cache.path(m.cache.key(step="old")), (old, old))
+    waiting = m.submit("toy", "slow", {"duration": 30.0, "steps": 300, "tag": "ret"}, alice)
+    wait_for(lambda: m.store.get(waiting.job_id).status is JobStatus.PROGRESS)
+    before = m.disk_usage()
+    removed = m.sweep()
+    assert removed["jobs"] == 1 and removed["cache_entries"] == 1  # the 40-day-old ones
+    assert not done[0].outdir.exists() and done[1].outdir.exists()
+    # over budget: least recently used first; the running job's folder is never a candidate
+    os.utime(done[2].outdir / "manifest.json")
+    m.retention_max_bytes = m.disk_usage()["products_bytes"] - 1
+    assert m.sweep()["jobs"] >= 1 and not done[1].outdir.exists() and done[2].outdir.exists()
+    assert waiting.outdir.exists() and before["jobs"] == 4
+    m.cancel(waiting.job_id, alice)
+    # a removed job runs again when asked for
+    again = m.submit("toy", "sum", {"n": 2, "tag": "ret"}, alice)
+    assert m.wait(again.job_id, 10).status is JobStatus.DONE and done[0].outdir.exists()
+
+
+def test_store_refuses_corrupt_unwritable_or_log_lost_databases(tmp_path):
+    bad = tmp_path / "corrupt" / "jobs.sqlite"
+    bad.parent.mkdir()
+    bad.write_bytes(b"SQLite format 3\x00" + os.urandom(5000))
+    with pytest.raises(StoreError, match=str(bad)):
+        JobStore(bad)
+    blocked = tmp_path / "blocked" / "jobs.sqlite"
+    blocked.parent.mkdir()
+    (blocked.parent / "jobs.sqlite-wal").mkdir()  # the log cannot be written
+    with pytest.raises(StoreError, match="cannot be written"):
+        JobStore(blocked)
+    # a process acknowledges a job and is killed; its write-ahead log is then lost
+    lost = tmp_path / "lost" / "jobs.sqlite"
+    code = ("import os, signal, sys; from mmoda_ext.jobs.store import JobStore; s = JobStore(sys.argv[1]); "
+            "s.add_banner('acknowledged', 'news', None); os.kill(os.getpid(), signal.SIGKILL)")
+    subprocess.run([sys.executable, "-c", code, str(lost)], timeout=60)
+    wal = lost.with_name("jobs.sqlite-wal")
+    assert wal.exists()
+    kept = JobStore(lost)  # with its log, the acknowledged row is there
+    assert [b["text"] for b in kept.banners()] == ["acknowledged"]
+    kept.close()  # a clean close checkpoints the log into the file
+    subprocess.run([sys.executable, "-c", code, str(lost)], timeout=60)
+    wal.unlink()
+    with pytest.raises(StoreError, match="write-ahead log jobs.sqlite-wal is missing") as err:
+        JobStore(lost)
+    marker = str(err.value).rsplit("delete ", 1)[1].split(" and ")[0]
+    os.unlink(marker)  # the operator accepts the loss, as the message says
+    lost.with_name("jobs.sqlite-shm").unlink(missing_ok=True)
+    store = JobStore(lost)
+    assert [b["text"] for b in store.banners()] == ["acknowledged"]  # the second one was in the lost log
+    store.close()

@@ -130,7 +130,8 @@ def test_rate_limit_per_hour_from_the_tier_table(tmp_path, archive_dir):
     try:
         body = {"instrument": "empty", "product": "dummy", "query_type": "Dummy", "session_id": "S1"}
         for day in range(1, 4):
-            r = httpx.post(f"{srv.url}/api/v1/jobs", json={**body, "params": {"T1": f"2018-01-0{day}"}})
+            r = httpx.post(f"{srv.url}/api/v1/jobs", json={**body, "params": {"T1": f"2018-01-0{day}"}},
+                           timeout=120)  # the first request loads the archive
             assert r.status_code == 201
         again = httpx.post(f"{srv.url}/api/v1/jobs", json={**body, "params": {"T1": "2018-01-01"}})
         assert again.status_code == 201  # repeating an earlier request is free
