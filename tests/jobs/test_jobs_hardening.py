@@ -271,3 +271,19 @@ def test_store_refuses_corrupt_unwritable_or_log_lost_databases(tmp_path):
     store = JobStore(lost)
     assert [b["text"] for b in store.banners()] == ["acknowledged"]  # the second one was in the lost log
     store.close()
+
+
+def test_a_killed_dask_worker_does_not_change_the_result(make_manager, toy, alice, secure_client):
+    """SIGKILL the worker in the middle of a job: its tasks run again and the product is the
+    one an undisturbed run gives (the nanny restarts the worker on the same TLS credentials)."""
+    m = make_manager(compute="dask", client=secure_client)
+    params = {"duration": 4.0, "steps": 40, "tag": "kill"}
+    job = m.submit("toy", "slow", params, alice)
+    wait_for(lambda: m.store.get(job.job_id).progress >= 0.2, 60)
+    pids = secure_client.run(os.getpid)
+    for pid in pids.values():
+        os.kill(pid, 9)
+    done = m.wait(job.job_id, 120)
+    assert done.status is JobStatus.DONE, done.error
+    assert m.products(job.job_id, alice).products[0].meta["value"] == float(sum(range(40)))
+    wait_for(lambda: secure_client.scheduler_info()["workers"], 60)  # the worker came back
