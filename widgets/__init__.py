@@ -42,7 +42,7 @@ class Hub:
     """Every panel wired together: a submitted job appears in Jobs with live progress, and its
     products open by themselves when it is done; follow-up requests from Products go the same way."""
 
-    def __init__(self, client: Client | None = None, sky_timeout: float = 20.0, **query: Any) -> None:
+    def __init__(self, client: Client | None = None, sky_timeout: float = 30.0, **query: Any) -> None:
         import ipywidgets as w
 
         from . import state

@@ -26,7 +26,19 @@ def _select_subprotocol(self: ProxyHandler, subprotocols: list[str]) -> str | No
     return client.selected_subprotocol if client is not None else None
 
 
+def _on_message(self: ProxyHandler, message: str | bytes) -> None:
+    """Browser → target, keeping binary frames binary: the package sends every frame as text,
+    which breaks Jupyter's kernel protocol v1 (binary frames) once the subprotocol is answered
+    ("cannot convert 'str' object to bytes" in the user's server; kernels stay 'Unknown')."""
+    if self.ws_client:
+        prefix = self.target["prefix"] if self.target else ""
+        if prefix:
+            self.proxy.update_last_activity(prefix)
+        self.ws_client.write_message(message, binary=isinstance(message, bytes))
+
+
 ProxyHandler.select_subprotocol = _select_subprotocol  # type: ignore[method-assign]
+ProxyHandler.on_message = _on_message  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,15 +8,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lab_helpers import LabServer, shared_archive  # noqa: E402
+from lab_helpers import CHROMIUM, CHROMIUM_ARGS, LabServer, guarded_page, shared_archive  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
@@ -43,29 +41,14 @@ def browser():
 
     assert Path(CHROMIUM).exists(), "Debian chromium is installed by `make test` (apt-get install chromium)"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
 
 @pytest.fixture
 def page(browser):
-    """A page whose requests leave 127.0.0.1 never: each is aborted and listed in ``page.offsite``."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    offsite: list[str] = []
-
-    def guard(route):
-        if urlparse(route.request.url).hostname == "127.0.0.1" or route.request.url.startswith(("blob:", "data:")):
-            return route.continue_()
-        offsite.append(route.request.url)
-        return route.abort()
-
-    context.route("**/*", guard)
-    pg = context.new_page()
-    pg.offsite = offsite
-    pg.console = []
-    pg.on("console", lambda m: pg.console.append(f"{m.type}: {m.text}"))
+    """A page whose requests never leave 127.0.0.1 (others aborted, listed in ``page.offsite``)."""
+    pg = guarded_page(browser)
     yield pg
-    context.close()
+    pg.context.close()

@@ -40,7 +40,9 @@ def shared_archive(tmp_path_factory) -> Path:
 class LabServer:
     """``jupyter lab`` as a subprocess; ``url`` and ``token`` once it answers; stopped by PID."""
 
-    def __init__(self, workdir: Path, archive: Path, root: Path | None = None) -> None:
+    def __init__(self, workdir: Path, archive: Path, root: Path | None = None,
+                 python: str = sys.executable) -> None:
+        self.python = python
         self.workdir = Path(workdir)
         self.home = self.workdir / "home"
         self.root = Path(root) if root else self.workdir / "root"
@@ -64,7 +66,7 @@ class LabServer:
     def start(self, timeout: float = 120.0) -> LabServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+        cmd = [self.python, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
                f"--ServerApp.root_dir={self.root}", "--ServerApp.port_retries=0"]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
@@ -101,3 +103,30 @@ class LabServer:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self.proc = None
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+
+
+def guarded_page(browser):
+    """A new page whose requests never leave 127.0.0.1: each other one is aborted and listed in
+    ``page.offsite``; console lines in ``page.console``. Close with ``page.context.close()``."""
+    from urllib.parse import urlparse
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    offsite: list[str] = []
+
+    def guard(route):
+        url = route.request.url
+        if urlparse(url).hostname == "127.0.0.1" or url.startswith(("blob:", "data:")):
+            return route.continue_()
+        offsite.append(url)
+        return route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.offsite, page.console = offsite, []
+    page.on("console", lambda m: page.console.append(f"{m.type}: {m.text}"))
+    return page

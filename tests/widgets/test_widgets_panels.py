@@ -88,7 +88,11 @@ def test_fallback_picture_without_a_view(registered, crab_image):
     p.load(crab_image)
     view = SkyView(data.significance_hdu(p.of_kind("_mosaic")[0]), p.catalog, timeout=60)
     view.show_fallback("report")
-    assert view.fallback.value[:8] == b"\x89PNG\r\n\x1a\n" and view.children[1] is view.fallback
+    assert view.fallback.value[:8] == b"\x89PNG\r\n\x1a\n" and list(view.children) == [view.status, view.fallback]
+    view.show_fallback("still loading", keep_view=True)
+    assert view.children[-1] is view.aladin
+    view.aladin._is_loaded = True  # the view loads late: it takes the picture's place
+    assert list(view.children) == [view.status, view.aladin] and "ready" in view.status.value
 
 
 def test_sky_assets():

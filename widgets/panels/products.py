@@ -19,7 +19,7 @@ class ProductsPanel(w.VBox):
     """Shows one job's products; follow-up requests go to ``on_submit`` (the jobs panel)."""
 
     def __init__(self, state: ProductsState, on_submit: Callable[[dict], None] | None = None,
-                 sky_timeout: float = 20.0) -> None:
+                 sky_timeout: float = 30.0) -> None:
         self.state, self.on_submit, self.sky_timeout = state, on_submit or (lambda job: None), sky_timeout
         self.header = w.HTML("<i>no products yet: submit a request, then 'show products'</i>")
         self.body = w.VBox()

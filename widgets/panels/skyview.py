@@ -92,7 +92,7 @@ def wcsaxes_png(sig_hdu: Any, catalog: Any = None, title: str = "") -> bytes:
 class SkyView(w.VBox):
     """Sky view of one mosaic: significance overlay + source table layer; fallback picture."""
 
-    def __init__(self, sig_hdu: Any, catalog: Any = None, title: str = "", timeout: float = 20.0,
+    def __init__(self, sig_hdu: Any, catalog: Any = None, title: str = "", timeout: float = 30.0,
                  fov: float | None = None) -> None:
         self.sig_hdu, self.catalog, self.title = sig_hdu, catalog, title
         self.status = w.HTML("<i>loading the sky view…</i>")
@@ -121,13 +121,16 @@ class SkyView(w.VBox):
         if change["new"]:
             self._timer.cancel()
             self.status.value = "<span class='mmoda-skyview-ready'>sky view: significance map and sources</span>"
+            self.children = [self.status, self.aladin]  # a late view replaces the static picture
 
     def _give_up(self) -> None:
         if not self.aladin._is_loaded:
-            self.show_fallback("the interactive sky view did not load; static view")
+            self.show_fallback("the interactive sky view has not loaded yet; static view meanwhile",
+                               keep_view=True)
 
-    def show_fallback(self, why: str) -> None:
-        """Replace the view by the WCSAxes picture (also for reports)."""
+    def show_fallback(self, why: str, keep_view: bool = False) -> None:
+        """Show the WCSAxes picture (also for reports); ``keep_view`` leaves the interactive view
+        below it, still loading (it takes the picture's place if it loads)."""
         self.fallback.value = wcsaxes_png(self.sig_hdu, self.catalog, self.title)
         self.status.value = f"<i>{why}</i>"
-        self.children = [self.status, self.fallback]
+        self.children = [self.status, self.fallback] + ([self.aladin] if keep_view else [])
