@@ -10,8 +10,8 @@ a private root and archive) and prints:
   products and the ``oda_api`` end-to-end time (which adds its own decoding);
 * load: 20 users submitting mixed requests at once (instant Dummy jobs, waiting "Real" jobs
   and repeats); submit latency p50/p99, whether any job was lost or duplicated (each ran
-  exactly once, from the server's run log), and the fair share (no user ever had two jobs
-  running at once, from the jobs' start and finish times).
+  exactly once, from the server's run log), and the fair share (most jobs of one user running
+  at once, against the tier's ``running_jobs``, from the jobs' start and finish times).
 """
 
 from __future__ import annotations
@@ -144,20 +144,34 @@ def load(srv, users: int = 20) -> dict:
     runs = srv.runs()
     ran_once = len(runs) == len(set(runs))
     done = [j for j in jobs if j["status"] == "done"]
-    overlaps = 0
+    peak_user = peak_all = 0  # most jobs running at once: of one user, of all
+    spans_all = []
     for i in range(users):
-        spans = sorted((j["started"], j["finished_at"]) for j in jobs
-                       if j["user"] == f"user{i}@example.org" and j.get("started") and j["finished_at"])
-        overlaps += sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1] - 1e-3)
+        spans = [(j["started"], j["finished_at"]) for j in jobs
+                 if j["user"] == f"user{i}@example.org" and j.get("started") and j["finished_at"]]
+        spans_all += spans
+        peak_user = max(peak_user, _peak(spans))
+    peak_all = _peak(spans_all)
     lat = sorted(latencies)
     out = {"users": users, "requests": len(lat), "distinct_jobs": expected, "done": len(done),
-           "lost": expected - len(done), "each_ran_once": ran_once, "fair_share_overlaps": overlaps,
+           "lost": expected - len(done), "each_ran_once": ran_once, "peak_running_one_user": peak_user,
+           "peak_running_all": peak_all,
            "submit_p50_ms": 1e3 * lat[len(lat) // 2], "submit_p99_ms": 1e3 * lat[min(len(lat) - 1, int(0.99 * len(lat)))]}
     print(f"load: {users} users x 4 mixed requests at once ({out['requests']} submits, {expected} distinct jobs):")
     print(f"  submit latency p50 {out['submit_p50_ms']:.1f} ms, p99 {out['submit_p99_ms']:.1f} ms")
-    print(f"  done {len(done)}/{expected}, lost {out['lost']}, each ran exactly once: {ran_once}, "
-          f"a user with two jobs running at once: {overlaps} time(s)")
+    print(f"  done {len(done)}/{expected}, lost {out['lost']}, each ran exactly once: {ran_once}")
+    print(f"  most jobs running at once: {peak_user} of one user (tier limit 2), {peak_all} in all (4 slots)")
     return out
+
+
+def _peak(spans: list[tuple[float, float]]) -> int:
+    """Most intervals overlapping at one moment."""
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda e: (e[0], e[1]))
+    now = peak = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
 
 
 def main() -> dict:
