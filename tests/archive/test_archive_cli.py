@@ -32,7 +32,7 @@ def test_list(capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
     rows = [line for line in out if line[:12].isdigit()]
-    assert len(rows) == 50 and out[-1].startswith("50 science windows")
+    assert len(rows) == 50 and out[-1].startswith("50 of 144 science windows")  # used of matched
     assert all(r.split()[0].endswith("0010.001") for r in rows)
     assert main(argv) == 0
     assert [line for line in capsys.readouterr().out.splitlines() if line[:12].isdigit()] == rows
