@@ -91,6 +91,8 @@ class JobManager(LoggingConfigurable):
         "and cache entries are deleted (None: kept)").tag(config=True)
     retention_min_age = Float(3600.0, help="Nothing used more recently than this (s) is deleted").tag(config=True)
     retention_interval = Float(600.0, help="Seconds between retention sweeps").tag(config=True)
+    mail_retry_interval = Float(300.0, help="Seconds between new tries of completion mails not "
+                                "delivered (SMTP down)").tag(config=True)
     prepare_cache_seconds = Float(60.0, help="Seconds a validated request is remembered for its repeats").tag(config=True)
     notifier_class = Type(Notifier, klass=Notifier, help="Notifier (e-mails); EmailNotifier for SMTP").tag(config=True)
     notifier = Instance(Notifier, allow_none=True)
@@ -199,7 +201,8 @@ class JobManager(LoggingConfigurable):
     def _beat(self) -> None:
         last_scan = time.monotonic()
         last_sweep = -math.inf
-        while not self._stopping.wait(max(self.lease_seconds / 3, 0.05)):
+        last_mail = time.monotonic()
+        while not self._stopping.wait(max(min(self.lease_seconds / 3, self.mail_retry_interval), 0.05)):
             try:
                 self.store.renew(self.owner, self.lease_seconds)
                 if time.monotonic() - last_scan > self.rescan_interval:
@@ -208,6 +211,11 @@ class JobManager(LoggingConfigurable):
                 if time.monotonic() - last_sweep > self.retention_interval:
                     last_sweep = time.monotonic()
                     self.sweep()
+                if time.monotonic() - last_mail > self.mail_retry_interval:
+                    last_mail = time.monotonic()
+                    for job in self.store.pending_notifications():
+                        if job.status.finished and job.job_id not in self._queued:
+                            self._mail(self.notifier.finished, job)
             except Exception:  # the heartbeat must outlive a busy database
                 self.log.exception("job heartbeat failed")
 

@@ -93,7 +93,13 @@ class Notifier(LoggingConfigurable):
             return False
         if not self.store.claim_event(job.job_id, job.generation, job.status.value):
             return False
-        self.send_done(job)
+        try:
+            self.send_done(job)
+        except Exception:
+            # not delivered (SMTP down): due again, the job manager retries it later; only a
+            # crash between the claim and the end of delivery can still lose it
+            self.store.unclaim_event(job.job_id, job.generation, job.status.value)
+            raise
         return True
 
     def feedback(self, job: Job, entry: dict) -> bool:

@@ -507,6 +507,12 @@ class JobStore:
                 db.execute("UPDATE jobs SET notify_pending=0 WHERE job_id=?", (job_id,))
             return cur.rowcount == 1
 
+    def unclaim_event(self, job_id: str, generation: int, kind: str) -> None:
+        """Undo :meth:`claim_event` of a completion that could not be delivered: due again."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM events WHERE job_id=? AND generation=? AND kind=?", (job_id, generation, kind))
+            db.execute("UPDATE jobs SET notify_pending=1 WHERE job_id=? AND generation=?", (job_id, generation))
+
     def clear_pending(self, job_id: str) -> None:
         with self.transaction() as db:
             db.execute("UPDATE jobs SET notify_pending=0 WHERE job_id=?", (job_id,))

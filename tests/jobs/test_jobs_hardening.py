@@ -287,3 +287,39 @@ def test_a_killed_dask_worker_does_not_change_the_result(make_manager, toy, alic
     assert done.status is JobStatus.DONE, done.error
     assert m.products(job.job_id, alice).products[0].meta["value"] == float(sum(range(40)))
     wait_for(lambda: secure_client.scheduler_info()["workers"], 60)  # the worker came back
+
+
+def test_completion_mail_waits_for_smtp_and_is_sent_once(make_manager, alice):
+    """SMTP down when the job ends: the mail stays due and goes out, once, when SMTP is back."""
+    from aiosmtpd.controller import Controller
+    from jobs_toy import free_port
+
+    from mmoda_ext.jobs.notify import EmailNotifier
+
+    port = free_port()
+    notifier = EmailNotifier(smtp_server="127.0.0.1", smtp_port=port, sender="team@odahub.io",
+                             smtp_attempts=1, smtp_retry_delay=0.0, smtp_timeout=2.0, completion_threshold=0.0,
+                             on_submit=False)
+    m = make_manager(notifier=notifier, mail_retry_interval=0.3)
+    job = m.wait(m.submit("toy", "sum", {"n": 2, "tag": "smtp"}, alice).job_id, 10)
+    m.wait_mail()
+    assert [j.job_id for j in m.store.pending_notifications()] == [job.job_id]  # not lost: still due
+    assert [e["kind"] for e in m.store.events(job.job_id)] == []
+
+    received: list[str] = []
+
+    class Box:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope.content.decode(errors="replace"))
+            return "250 OK"
+
+    controller = Controller(Box(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        wait_for(lambda: received, 15)
+        time.sleep(1.0)  # several more retry rounds: nothing is sent twice
+        assert len(received) == 1 and job.job_id[:8] in received[0]
+        assert m.store.pending_notifications() == []
+        assert [e["kind"] for e in m.store.events(job.job_id)] == ["done"]
+    finally:
+        controller.stop()
