@@ -110,7 +110,7 @@ def windows_label(archive: Any, windows: list[Any], instrument: str = "isgri") -
     if not getattr(archive, "local_data", False) or not hasattr(archive, "path_for"):
         return "science windows"
     missing = sum(not archive.path_for(instrument, w).exists() for w in windows)
-    return f"science windows (generating data of {missing})" if missing else "science windows (data cached)"
+    return f"{missing} to generate · science windows" if missing else "data cached · science windows"
 
 
 def subset_message(n: int, matched: int, params: dict[str, Any], rights: Rights) -> str:

@@ -43,7 +43,7 @@ def test_archive_list_says_used_of_matched(mmoda):
 def test_progress_names_each_stage(isgri_run):
     proc, _ = isgri_run
     stages = [s for s in ("selecting science windows", "starting Dask workers",
-                          "science windows (generating data of 3) 0/3", "PIF fits", "writing products")
+                          "3 to generate · science windows 0/3", "PIF fits", "writing products")
               if s in proc.stderr]
     assert len(stages) == 5, stages
     order = [proc.stderr.index(s) for s in stages]
