@@ -99,3 +99,12 @@ def test_gateway_binds_loopback_and_runs_dask_commands(hub_env, monkeypatch):
 
     spec = c.Backend.cluster_options(User("bob", groups={"mmoda-registered"})).get_specification()
     assert {f["field"] for f in spec} == {"worker_cores", "worker_memory"}
+
+
+def test_launcher_refuses_a_missing_users_file_before_starting_anything(tmp_path):
+    from mmoda_ext.platform import Platform, PlatformError
+
+    p = Platform(state=tmp_path / "state", users=tmp_path / "nobody.yaml")
+    with pytest.raises(PlatformError, match="nobody.yaml"):
+        p.start()
+    assert p.procs == {}
