@@ -133,8 +133,10 @@ def test_galactic_centre_positions_fall_inside_their_error_radius(run_image, isg
                           E1_keV=20, E2_keV=40)
     cat = _catalog(result)
     known = [(r, isgri_archive.sky.get(r["src_names"])) for r in cat if not r["NEW_SOURCE"]]
-    assert len(known) >= 5
+    assert len(known) >= 8
     outside = [r["src_names"] for r, s in known
                if _sep_arcmin(r["ra"], r["dec"], s.ra, s.dec) > r["ERR_RAD"] * 60]
-    assert len(outside) <= 1, outside
+    # a 90 % radius leaves 10 % outside: allow the binomial mean + 2σ (the audit found 27 %)
+    n = len(known)
+    assert len(outside) <= int(0.1 * n + 2 * np.sqrt(0.09 * n)), (outside, n)
     assert len(set(cat["src_names"])) == len(cat)  # never twice

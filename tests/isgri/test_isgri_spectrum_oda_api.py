@@ -35,10 +35,12 @@ def run(tmp_path_factory):
 
 def test_oda_spectrum_reads_the_crab(run):
     data = run("isgri_spectrum", **REQ)
-    names = [n for n in dir(data) if n.startswith("isgri_spectrum_")]
-    assert "isgri_spectrum_0_Crab_isgri_spectrum" in names
-    assert "isgri_spectrum_2_Crab_isgri_rmf" in names
-    rmf = data.isgri_spectrum_2_Crab_isgri_rmf
+    names = [n for n in data._n_list if n.startswith("isgri_spectrum_")]
+    # one triple per catalogue source of the field (the Crab and 1A 0535+262), named as MMODA's
+    crab = [n for n in names if "_Crab_" in n]
+    assert [n.split("_", 3)[3] for n in crab] == ["Crab_isgri_spectrum", "Crab_isgri_arf", "Crab_isgri_rmf"]
+    assert len(names) % 3 == 0
+    rmf = getattr(data, crab[2])
     assert rmf.data_unit[1].name == "EBOUNDS" and rmf.data_unit[2].name == "SPECRESP MATRIX"
     assert rmf.data_unit[2].data["MATRIX"].shape[0] == len(rmf.data_unit[2].data["ENERG_LO"])
     x, dx, y, dy = plot_tools.OdaSpectrum(data).get_values("Crab")
