@@ -118,6 +118,8 @@ class JobManager(LoggingConfigurable):
         #: queued jobs not yet running, in arrival order: job id -> (user, that user's limit)
         self._waiting: dict[str, tuple[str, int]] = {}
         self._prepared: dict[tuple, tuple[float, Instrument, dict]] = {}
+        #: fair-share key of new anonymous jobs: their client address (else the job's user)
+        self._share_key: dict[str, str] = {}
         self._running_users: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._client_lock = threading.Lock()
@@ -225,7 +227,9 @@ class JobManager(LoggingConfigurable):
                 return False
             self._queued.add(job_id)
         job = self.store.get(job_id)
-        user = job.user if job is not None else ""
+        with self._lock:
+            key = self._share_key.pop(job_id, None)
+        user = key or (job.user if job is not None else "")
         limit = getattr(self.store.rights(job_id), "running_jobs", None) or self.running_jobs_per_user
         with self._lock:
             self._waiting[job_id] = (user, limit)
@@ -377,6 +381,9 @@ class JobManager(LoggingConfigurable):
                 parameter="requests_per_hour", value=rights.requests_per_hour, status=429,
             ) from None
         if created:
+            if anonymous:
+                with self._lock:
+                    self._share_key[jid] = rate_key
             self.log.info("job %s accepted: %s %s for %s", jid, inst.name, product, user)
             self._mail(self.notifier.submitted, job)
             self._schedule(jid)

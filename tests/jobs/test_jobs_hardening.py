@@ -186,7 +186,7 @@ def test_running_jobs_limit_comes_from_the_tier_table():
     from mmoda_ext.access.tiers import TierTable
 
     table = TierTable.load()
-    assert table.rights().running_jobs == 1
+    assert table.rights().running_jobs == 2
     assert table.rights("u@x").running_jobs == 2
     assert table.rights("u@x", roles={"unige-hpc-full"}).running_jobs == 3
     assert not table.rights("op@x", roles={"job manager"}).admin  # job managers are no administrators
