@@ -85,6 +85,17 @@ def _base():
 
 
 class _Asset(_base()):
+    """The path may carry the page's ``_xsrf`` token (``skyview/t/<token>/...``): a module
+    import or an Aladin fetch is a ``cors``-mode GET, for which JupyterHub's cookie login needs
+    the token (else it redirects to the login, in a loop); relative URLs inside the module and
+    the HiPS keep it."""
+
+    async def prepare(self, *args, **kwargs):
+        token = self.path_kwargs.pop("xsrf", None)
+        if token and token != "-":
+            self.request.headers["X-Xsrftoken"] = token
+        return await super().prepare(*args, **kwargs)
+
     def send(self, body: bytes, ctype: str, cache: bool = True) -> None:
         self.set_header("Content-Type", ctype)
         self.set_header("Cache-Control", "private, max-age=86400" if cache else "no-store")
@@ -121,8 +132,9 @@ class HipsHandler(_Asset):
         raise web.HTTPError(404, f"no tile {path} in the blank HiPS (order 0, Npix0..11)")
 
 
+_T = r"/skyview/(?:t/(?P<xsrf>[^/]+)/)?"
 default_handlers: list[tuple[str, type]] = [
-    (r"/skyview/aladin\.js", AladinHandler),
-    (r"/skyview/widget\.js", WidgetHandler),
-    (r"/skyview/hips/blank/(.+)", HipsHandler),
+    (_T + r"aladin\.js", AladinHandler),
+    (_T + r"widget\.js", WidgetHandler),
+    (_T + r"hips/blank/(?P<path>.+)", HipsHandler),
 ]

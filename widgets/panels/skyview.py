@@ -28,7 +28,10 @@ let mod;
 function url(path) {
   const el = document.getElementById("jupyter-config-data");
   const base = el ? (JSON.parse(el.textContent).baseUrl || "/") : "/";
-  return new URL(base + "mmoda/" + path, location.origin).href;
+  // the page's _xsrf token in the path: JupyterHub accepts a cors-mode GET with it
+  const m = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
+  const t = encodeURIComponent(m ? decodeURIComponent(m[1]) : "-");
+  return new URL(base + "mmoda/" + path.replace("skyview/", "skyview/t/" + t + "/"), location.origin).href;
 }
 function load() { return (mod ??= import(url("skyview/widget.js")).then((m) => m.default)); }
 function localSurvey(model) {
