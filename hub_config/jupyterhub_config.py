@@ -161,6 +161,8 @@ def auth_state_hook(spawner, auth_state: dict | None) -> None:
 
 
 c.Spawner.auth_state_hook = auth_state_hook
+# the tutorials (notebooks/) as a read-only shared copy in every home, refreshed at each spawn
+c.Spawner.pre_spawn_hook = __import__("mmoda_widgets.tutorials", fromlist=["pre_spawn_hook"]).pre_spawn_hook
 
 # --- services -------------------------------------------------------------------------------
 # The server token (and so every user, through extra_user_scopes) may use the gateway and the
