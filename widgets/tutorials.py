@@ -44,4 +44,9 @@ def install(home: str | Path, name: str = "tutorials") -> list[Path]:
 def pre_spawn_hook(spawner) -> None:
     """``c.Spawner.pre_spawn_hook``: the shared tutorials in the user's home before it starts."""
     home = getattr(spawner, "home_dir", None) or os.path.expanduser(f"~{spawner.user.name}")
-    install(home)
+    try:
+        install(home)
+    except OSError as err:  # never block a spawn for the tutorials
+        log = getattr(spawner, "log", None)
+        if log is not None:
+            log.warning("tutorials not copied to %s: %s", home, err)
