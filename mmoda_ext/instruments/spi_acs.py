@@ -116,11 +116,22 @@ class SpiAcsLightCurve(Product):
             marks.append((float(row["t_peak_ijd_s"]) - lc.t_ref, str(row["name"])))
         png_path = out / "spi_acs_lc_query.png"
         span = (burst.t05 + search.t_ref - lc.t_ref, burst.t95 + search.t_ref - lc.t_ref) if burst.detected else None
+        # one time origin everywhere: the axis zero (the product's TIMEZERO) is named in the title
+        t0 = time_from_ijd_seconds(lc.t_ref).utc.isot[:23]
+        # robust bin-to-bin scatter (MAD of successive differences / √2): slow trends and a burst's
+        # few steep bins do not count
+        diff = np.diff(lc.rate)
+        mad = 1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0) if diff.size > 10 else np.nan
+        excess = float(mad / np.median(lc.error)) if diff.size > 10 else float("nan")
+        if np.isfinite(excess):
+            messages.append(f"Scatter of the rates outside bursts: {excess:.2f} x the Poisson ERROR column "
+                            "(ERROR is Poisson, as MMODA's; SPI-ACS has excess variance, 1.1-1.6 x in real data).")
         plot_light_curve(
             png_path, lc.time, lc.rate, lc.error,
-            title=f"Start Time: {t1.utc.isot}",
-            xlabel=f"Time (s) since {time_from_ijd_seconds(lc.t_ref).utc.isot[:23]} UTC",
-            subtitle=f"INTEGRAL SPI-ACS, {lc.time_bin:g} s bins",
+            title=f"INTEGRAL SPI-ACS · T0 = {t0} UTC",
+            xlabel=f"Time since T0 = {t0} UTC (s)",
+            subtitle=(f"T1–T2 {t1.utc.isot[:19]} – {to_time(params['T2']).utc.isot[11:19]} · {lc.time_bin:g} s bins · "
+                      f"error bars Poisson (measured scatter {excess:.2f}×)"),
             marks=marks, span=span,
         )
         meta = {"src_name": "query", "time_bin": lc.time_bin, "time": "TIME", "rate": "RATE", "rate_err": "ERROR"}

@@ -112,6 +112,9 @@ def test_product_around_grb_230307a(tmp_path):
     ps = run("spi_acs", "spi_acs_lc", params, SerialContext(None, tmp_path))
     (prod,) = ps.products
     assert prod.meta["src_name"] == "query" and prod.png.stat().st_size > 10000
+    # the answer says how the real scatter compares with the Poisson ERROR column (1.1-1.6x in real data)
+    (note,) = [m for m in ps.messages if m.startswith("Scatter of the rates")]
+    assert 1.0 < float(note.split(":")[1].split("x")[0]) < 1.6, note
     with fits.open(prod.fits) as f:
         assert f[1].name == "RATE" and f[1].columns.names == ["TIME", "RATE", "ERROR"]
         h = f[1].header
