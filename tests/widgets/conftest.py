@@ -14,12 +14,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
 from serve_helpers import ServeProcess, make_token  # noqa: E402
+from widget_helpers import CRAB  # noqa: E402
 
 from mmoda_ext.client import Client  # noqa: E402
-
-#: a cached 3-window Crab mosaic request, shared by the tests that need products
-CRAB = dict(src_name="Crab", RA=83.6331, DEC=22.0145, T1="2016-02-01T00:00:00",
-            T2="2016-03-01T00:00:00", max_pointings=3, E1_keV=20.0, E2_keV=40.0)
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
-from conftest import CRAB
 from mmoda_widgets import Hub
 from mmoda_widgets.panels import SkyView
 from PIL import Image
+from widget_helpers import CRAB
 
 from mmoda_ext.server import skyview
 

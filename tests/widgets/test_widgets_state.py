@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 from astropy.table import Table
-from conftest import CRAB
 from mmoda_widgets.state import JobsState, ProductsState, QueryState, selected_catalog
+from widget_helpers import CRAB
 
 from mmoda_ext.archive import default_archive
 from mmoda_ext.client import ClientError
