@@ -26,8 +26,10 @@ def test_product_help_lists_parameters_with_units_defaults_bounds_and_example(mm
     assert example and "--src-name Crab" in example.group(1)
 
 
-def test_every_product_example_passes_validation(sky_archive):
+def test_every_product_example_passes_validation(sky_archive, monkeypatch):
     """Each printed example's flags are parsed and checked as `mmoda run` would, before any work."""
+    # science instruments only: tests/server's conftest turns MMODA's debug instruments on
+    monkeypatch.delenv("DISPATCHER_DEBUG_MODE", raising=False)
     import shlex
     from types import SimpleNamespace
 

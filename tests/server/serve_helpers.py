@@ -92,5 +92,5 @@ class ServeProcess:
         return self.run_log.read_text().split() if self.run_log.exists() else []
 
 
-def make_token(sub: str = "mtm@mtmco.net", roles: str = "general", lifetime: float = 3600.0, **kw) -> str:
+def make_token(sub: str = "mtm@mtmco.net", roles: str = "general", lifetime: float = 86400.0, **kw) -> str:
     return issue_token(SECRET, sub, roles=roles, lifetime=lifetime, name="mmeharga", **kw)

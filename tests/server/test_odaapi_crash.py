@@ -39,7 +39,7 @@ def test_sigkill_while_jobs_run_every_job_finishes_once(tmp_path, archive_dir):
         ids = [d.job_id for d in disps]
         assert len(set(ids)) == 5
         # two are running (concurrency 2), three are queued
-        end = time.monotonic() + 20
+        end = time.monotonic() + 90
         while time.monotonic() < end:
             started = [httpx.get(f"{srv.url}/api/v1/jobs/{j}").json()["started"] for j in ids]
             if sum(s is not None for s in started) == 2:

@@ -145,7 +145,7 @@ def test_half_open_connection_is_closed(hard):
 
 
 def token_with(**claims) -> str:
-    return jwt.encode({"sub": "u@x", "email": "u@x", "exp": time.time() + 600, **claims}, SECRET, algorithm="HS256")
+    return jwt.encode({"sub": "u@x", "email": "u@x", "exp": time.time() + 86400, **claims}, SECRET, algorithm="HS256")
 
 
 DEEP = "[" * 1000 + "]" * 1000
