@@ -74,11 +74,12 @@ def tier_fields(specs: list[dict[str, Any]], me: dict[str, Any]) -> list[FieldSt
         if spec["name"] in HIDDEN:
             continue
         f = FieldState.from_spec(spec)
-        more = me.get("how_to_get_more") or ""
         if f.name == "integral_data_rights" and not me.get("private_data"):
             f.choices = [c for c in f.choices if c == "public"]
             f.value, f.disabled = "public", True
-            f.note = f"private data need the private-data right (tier '{me.get('tier')}'). {more}".strip()
+            # the tier's how_to_get_more is about larger requests, not private data: not quoted here
+            f.note = (f"private data need the private-data right (granted upon a usage agreement); "
+                      f"your tier '{me.get('tier')}' does not have it")
         elif f.name == "osa_version" and not me.get("restricted_osa"):
             f.choices = [c for c in f.choices if "beta" not in str(c)]
             f.note = "OSA11.2-beta is offered to tiers with the restricted-OSA right"
