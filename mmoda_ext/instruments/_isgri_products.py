@@ -16,7 +16,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..archive.fitsutil import ijd_to_time, standard_header
-from ..archive.plot_lc import mark_simulated
+from ..products.plots import mark_simulated
 from ..science.coded_mask import DecodedImage
 from ..science.tangent import TangentFrame
 

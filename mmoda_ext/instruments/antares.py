@@ -21,7 +21,7 @@ from astropy.table import Table
 
 from ..access.rights import Rights
 from ..archive.antares_data import AntaresData
-from ..archive.plot_lc import plot_upper_limits
+from ..products.plots import plot_upper_limits
 from ..science.antares import upper_limits
 from .base import Instrument, Product, ProductFile, ProductSet
 from .params import Float, ParamSet

@@ -405,7 +405,7 @@ class JemxSpectrum(_JemxProduct):
         return catalog_params()
 
     def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
-        from ..archive.jemx_plots import plot_spectrum
+        from ..products.jemx_plots import plot_spectrum
 
         windows, messages = jemx_windows(params, ctx.archive, ctx.rights)
         meta = _meta(params, windows)
@@ -464,7 +464,7 @@ class JemxLightCurve(_JemxProduct):
                 Float("time_bin", default=1000.0, unit="s", min=1.0, max=100000.0, help="Time bin")]
 
     def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
-        from ..archive.jemx_plots import plot_lc
+        from ..products.jemx_plots import plot_lc
 
         windows, messages = jemx_windows(params, ctx.archive, ctx.rights)
         meta = _meta(params, windows)

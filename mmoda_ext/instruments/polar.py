@@ -17,7 +17,6 @@ from astropy.io import fits
 from astropy.time import Time
 
 from ..access.rights import Rights
-from ..archive.plot_lc import plot_light_curve
 from ..archive.polar_data import (
     E_HI,
     E_LO,
@@ -28,6 +27,7 @@ from ..archive.polar_data import (
     band_fraction,
 )
 from ..errors import NoDataError, ParameterError, PublicError
+from ..products.plots import plot_light_curve
 from .base import Instrument, Product, ProductFile, ProductSet
 from .params import Float, to_time
 

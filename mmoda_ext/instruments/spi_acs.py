@@ -17,9 +17,9 @@ from astropy.table import Table
 from astropy.time import Time
 
 from ..access.rights import Rights
-from ..archive.plot_lc import plot_light_curve
 from ..archive.spiacs_data import SpiAcsArchive, ijd_seconds, time_from_ijd_seconds
 from ..errors import AccessError, NoDataError, ParameterError, PublicError
+from ..products.plots import plot_light_curve
 from ..science.bursts import find_burst
 from ..science.spiacs import NATIVE_BIN, effective_bin, rebin
 from .base import Instrument, Product, ProductFile, ProductSet

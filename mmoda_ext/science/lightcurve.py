@@ -149,7 +149,7 @@ def plot_lc(path: Path, name: str, t: dict[str, np.ndarray], meta: dict[str, Any
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..archive.plot_lc import mark_simulated
+    from ..products.plots import mark_simulated
 
     # TIME is IJD in TT: the axis counts UTC days from a UTC midnight, so the date it names is
     # the calendar date of the data (a TT midnight is 23:58:5x UTC of the day before)

@@ -231,7 +231,7 @@ def plot_fit(path, edges: np.ndarray, rate: np.ndarray, error: np.ndarray,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..archive.plot_lc import mark_simulated
+    from ..products.plots import mark_simulated
 
     de = np.diff(edges)
     mid = np.sqrt(edges[1:] * edges[:-1])

@@ -113,7 +113,7 @@ def test_root_file_beside_the_light_curve_as_mmoda(tmp_path):
 
 def test_saa_gaps_are_not_drawn_as_data():
     """The preview's line breaks at every gap: NaN at both ends of it, one bin inside."""
-    from mmoda_ext.archive.plot_lc import _break_gaps
+    from mmoda_ext.products.plots import _break_gaps
 
     t = np.array([0.0, 10, 20, 30, 700, 710, 720])
     r = np.arange(7.0)

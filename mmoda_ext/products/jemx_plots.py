@@ -9,9 +9,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..archive.fitsutil import ijd_to_time
 from ..science import jemx_response
-from .fitsutil import ijd_to_time
-from .plot_lc import mark_simulated, plot_light_curve
+from .plots import mark_simulated, plot_light_curve
 
 __all__ = ["plot_spectrum", "plot_lc"]
 

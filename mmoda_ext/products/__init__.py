@@ -1,0 +1,9 @@
+"""Products: the files a request delivers, in the layouts of the real OSA/MMODA products.
+
+Kernels in :mod:`..science` return arrays and tables; this package turns them into files —
+FITS with the extension names, order and columns of OSA/MMODA (``reference/instruments.md``),
+PNG previews (every one marked as simulated) and DS9 region files. Instruments call it after
+their reduce step; nothing here computes science.
+
+Modules: :mod:`.plots` (shared previews, the simulated-data mark), :mod:`.jemx_plots`.
+"""
