@@ -17,8 +17,8 @@ import numpy as np
 
 from ..access.rights import Rights
 from ..archive import jemx_data
-from ..archive import jemx_products as out
 from ..errors import NoDataError, ParameterError
+from ..products import jemx as out
 from ..science import coded_mask, jemx, sources
 from ..science.mosaic import MosaicAccumulator, mosaic_frame, reproject_window
 from . import _isgri_products as common_out

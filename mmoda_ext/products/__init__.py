@@ -5,5 +5,6 @@ FITS with the extension names, order and columns of OSA/MMODA (``reference/instr
 PNG previews (every one marked as simulated) and DS9 region files. Instruments call it after
 their reduce step; nothing here computes science.
 
-Modules: :mod:`.plots` (shared previews, the simulated-data mark), :mod:`.jemx_plots`.
+Modules: :mod:`.plots` (shared previews, the simulated-data mark), :mod:`.jemx` (JEM-X mosaic,
+catalogue, OGIP spectrum and response, light curve) and :mod:`.jemx_plots`.
 """

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
+from ..archive.fitsutil import standard_header
 from ..science import jemx_response as resp
 from ..science.coded_mask import DecodedImage
 from ..science.tangent import TangentFrame
-from .fitsutil import standard_header
 
 __all__ = ["write_mosaic", "write_catalog", "write_spectrum", "write_rmf", "write_arf", "write_lc",
            "IMATYPES"]
