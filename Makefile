@@ -35,6 +35,9 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/pip install -q -e '.[hub,test]'
 	@# editable installs skip setup.py's data_files: enable the jupyter-server extension mmoda_ext
 	install -D -m 644 jupyter-config/jupyter_server_config.d/mmoda_ext.json $(VENV)/etc/jupyter/jupyter_server_config.d/mmoda_ext.json
+	@# JupyterLab without news pop-ups or update checks (no requests to the internet)
+	install -D -m 644 jupyter-config/jupyter_server_config.d/mmoda_lab.json $(VENV)/etc/jupyter/jupyter_server_config.d/mmoda_lab.json
+	install -D -m 644 jupyter-config/lab/settings/overrides.d/mmoda.json $(VENV)/share/jupyter/lab/settings/overrides.d/mmoda.json
 	touch $(STAMP)
 
 # The sky view's aladin-lite (npm, served by the server extension; nothing fetched at run time)

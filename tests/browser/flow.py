@@ -7,6 +7,8 @@ import re
 import time
 from pathlib import Path
 
+from lab_helpers import NEWS_POPUP, sky_contrast
+
 T = 240_000  # ms; the machine is shared
 
 
@@ -66,6 +68,11 @@ def quickstart_flow(page, url: str, shots: Path, prefix: str = "", known_offsite
     assert page.locator("text=Click to show javascript error").count() == 0
     sky.scroll_into_view_if_needed()
     page.screenshot(path=shots / f"{prefix}3-mosaic-sky-view.png")
+    # the cuts apply (−3 σ … a third of the peak): quiet dark noise, the Crab bright at the centre
+    view = sky.locator(".aladin-widget")
+    stats = sky_contrast(view.screenshot(path=shots / f"{prefix}3-sky-view-canvas.png"))
+    print(f"\nsky view red channel: median {stats['median']:.0f}, centre 99th percentile {stats['centre_p99']:.0f}")
+    assert stats["median"] < 90 and stats["centre_p99"] > stats["median"] + 120, stats
     t_image = time.monotonic() - t0
 
     select_source(page, "Crab")
@@ -86,6 +93,7 @@ def quickstart_flow(page, url: str, shots: Path, prefix: str = "", known_offsite
     page.locator(".mmoda-plot").first.scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
     page.screenshot(path=shots / f"{prefix}5-light-curve.png")
+    assert page.locator(NEWS_POPUP).count() == 0, "JupyterLab's news pop-up is shown"
     # only aladin-lite's start-up logger call to CDS remains (aborted here; it cannot be turned off)
     known = ("/cgi/AladinLiteLogger/", *known_offsite)
     assert not [u for u in page.offsite if not any(k in u for k in known)], page.offsite

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import httpx
 
+#: user settings of the test lab; no news/update settings here: the environment's own
+#: ``share/jupyter/lab/settings/overrides.d/mmoda.json`` must keep the news pop-up away
 SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                         "checkForUpdates": False},
-    "@jupyterlab/apputils-extension/announcements.jupyterlab-settings": {},
 }
+NEWS_POPUP = "text=/notified about official Jupyter news/"
 
 
 def free_port() -> int:
@@ -130,3 +130,18 @@ def guarded_page(browser):
     page.offsite, page.console = offsite, []
     page.on("console", lambda m: page.console.append(f"{m.type}: {m.text}"))
     return page
+
+
+def sky_contrast(png: bytes) -> dict[str, float]:
+    """Red-channel statistics of a sky-view screenshot (inferno: dark noise is low in red, a
+    bright source high; the cyan source marks have none): the whole view's median and the 99th
+    percentile of a 120 px box at the centre, where the view is pointed (the target)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    red = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), float)[..., 0]
+    h, w = red.shape
+    centre = red[h // 2 - 60:h // 2 + 60, w // 2 - 60:w // 2 + 60]
+    return {"median": float(np.median(red)), "centre_p99": float(np.percentile(centre, 99))}

@@ -15,3 +15,16 @@ def test_quickstart_to_mosaic_spectrum_and_light_curve(lab, page, shots):
     url = f"{lab.url}/lab/workspaces/t/tree/01-quickstart-panels.ipynb?reset&token={lab.token}"
     t_image = quickstart_flow(page, url, shots, "lab-")
     print(f"\nembedded: notebook opened → mosaic shown {t_image:.1f} s; screenshots in {shots}")
+
+
+def test_lab_news_and_update_checks_off_by_environment(lab):
+    """The environment's overrides (not the test's user settings) turn the news pop-up off."""
+    import httpx
+
+    r = httpx.get(f"{lab.url}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+                  headers=lab.headers, timeout=30)
+    assert r.status_code == 200, r.text
+    defaults = {k: v.get("default") for k, v in r.json()["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, defaults
+    news = httpx.get(f"{lab.url}/lab/api/news", headers=lab.headers, timeout=30)
+    assert news.status_code == 200 and news.json()["news"] == [], news.text

@@ -123,3 +123,25 @@ def test_banner_shows_published_news(widget_server, kind):
     state.refresh()
     assert f"{kind}: ISGRI maintenance" in panel.value
     admin.close()
+
+
+def test_significance_layer_carries_its_cuts(monkeypatch):
+    """aladin-lite 3.9 keeps cuts only under a known image format: the layer says 'fits'."""
+    from astropy.io import fits
+    from mmoda_widgets.panels.skyview import OfflineAladin, significance_cuts
+
+    sent = []
+    monkeypatch.setattr(OfflineAladin, "send", lambda self, msg, buffers=None: sent.append((msg, buffers)))
+    sig = np.random.default_rng(1).normal(size=(40, 40)).astype(np.float32)
+    sig[20, 20] = 90.0
+    header = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 83.63, "CRVAL2": 22.01,
+                          "CRPIX1": 20.5, "CRPIX2": 20.5, "CDELT1": -0.08, "CDELT2": 0.08})
+    view = SkyView(fits.ImageHDU(sig, header), timeout=60)
+    view._timer.cancel()
+    assert not sent  # ipyaladin holds the layer until the view has loaded in the browser
+    view.aladin._is_loaded = True
+    (msg, buffers), = [m for m in sent if m[0]["event_name"] == "add_fits"]
+    assert msg["options"]["img_format"] == "fits"
+    assert (msg["options"]["min_cut"], msg["options"]["max_cut"]) == (-3.0, 30.0) == significance_cuts(sig)
+    assert significance_cuts(np.zeros((3, 3))) == (-3.0, 10.0)
+    assert fits.open(io.BytesIO(buffers[0]))[0].data.shape == (40, 40)

@@ -21,7 +21,7 @@ from astropy.io import fits
 from ipyaladin import Aladin
 from ipyaladin.utils.call_store import CallStore
 
-__all__ = ["OfflineAladin", "SkyView", "wcsaxes_png"]
+__all__ = ["OfflineAladin", "SkyView", "significance_cuts", "wcsaxes_png"]
 
 _LOADER = r"""
 let mod;
@@ -59,8 +59,17 @@ class OfflineAladin(Aladin):
         options.setdefault("survey", "mmoda:hips/blank")
         options.setdefault("background_color", "black")
         options.setdefault("show_simbad_pointer_control", False)  # Sesame/SIMBAD are online
+        options.setdefault("show_reticle", False)  # it would hide the source at the centre
         super().__init__(**options)
         self._call_store = CallStore()  # ipyaladin's is shared by every instance
+
+
+def significance_cuts(data: np.ndarray) -> tuple[float, float]:
+    """Display cuts of a significance map: −3 σ (noise stays dark) to a third of the peak, at
+    least 10 σ (a bright source stands out; a map without one still shows its 5 σ spots)."""
+    finite = np.isfinite(data)
+    peak = float(np.max(data[finite])) if finite.any() else 10.0
+    return -3.0, max(10.0, peak / 3.0)
 
 
 def wcsaxes_png(sig_hdu: Any, catalog: Any = None, title: str = "") -> bytes:
@@ -103,10 +112,12 @@ class SkyView(w.VBox):
         size = fov or 0.6 * abs(sig_hdu.header.get("CDELT1", 0.08)) * max(sig_hdu.data.shape)
         self.aladin = OfflineAladin(target=SkyCoord(ra, dec, unit="deg"), fov=size, height=420,
                                     layout=w.Layout(width="100%"))
-        peak = float(np.nanmax(sig_hdu.data)) if np.isfinite(sig_hdu.data).any() else 10.0
+        lo, hi = significance_cuts(sig_hdu.data)
+        # img_format="fits": aladin-lite 3.9 files the cuts under the image's format, which is
+        # unknown until the FITS is parsed; without it the cuts are dropped for automatic ones
         self.aladin.add_fits(fits.HDUList([fits.PrimaryHDU(sig_hdu.data, sig_hdu.header)]),
-                             name="significance", colormap="inferno", stretch="asinh", opacity=0.9,
-                             min_cut=-3.0, max_cut=max(10.0, 0.3 * peak))
+                             name="significance", img_format="fits", colormap="inferno",
+                             stretch="asinh", opacity=1.0, min_cut=lo, max_cut=hi)
         if catalog is not None and len(catalog):
             cols = [c for c in ("src_names", "significance", "FLUX", "FLUX_ERR", "ra", "dec") if c in catalog.colnames]
             self.aladin.add_table(catalog[cols], shape="circle", name="sources", color="#00e5ff",
