@@ -13,9 +13,10 @@ A worker *claims* a job (a lease renewed by a heartbeat, attempt + 1) before run
 finishes it with a conditional update that only the lease holder can make. ``start()``
 re-queues every unfinished job; a job whose holder died (killed process) is claimed again.
 ``products.json`` is written atomically just before the job is marked done, so a job that
-completed its products before a crash is marked done without running again. Completion
-e-mails are marked due in the same transaction as the final state and claimed (recorded)
-before they are sent: at most one per job run, even across crashes.
+completed its products before a crash is marked done without running again. E-mails are
+queued in the store's outbox in the same transaction as the change they tell about (accepted,
+finished, feedback) and marked sent only after the SMTP server accepted them: one mailer thread
+sends due mails after each change, and again every ``mail_retry_interval`` while SMTP is down.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ class JobManager(LoggingConfigurable):
         "and cache entries are deleted (None: kept)").tag(config=True)
     retention_min_age = Float(3600.0, help="Nothing used more recently than this (s) is deleted").tag(config=True)
     retention_interval = Float(600.0, help="Seconds between retention sweeps").tag(config=True)
-    mail_retry_interval = Float(300.0, help="Seconds between new tries of completion mails not "
-                                "delivered (SMTP down)").tag(config=True)
+    mail_retry_interval = Float(300.0, help="Seconds between new tries of mails not delivered "
+                                "(SMTP down)").tag(config=True)
     prepare_cache_seconds = Float(60.0, help="Seconds a validated request is remembered for its repeats").tag(config=True)
     notifier_class = Type(Notifier, klass=Notifier, help="Notifier (e-mails); EmailNotifier for SMTP").tag(config=True)
     notifier = Instance(Notifier, allow_none=True)
@@ -153,8 +154,7 @@ class JobManager(LoggingConfigurable):
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mmoda-job")
         self._mailer = ThreadPoolExecutor(1, thread_name_prefix="mmoda-mail")
         resumed = self._queue_unfinished()
-        for job in self.store.pending_notifications():
-            self._mail(self.notifier.finished, job)
+        self._send_mails()
         self._heartbeat = threading.Thread(target=self._beat, name="mmoda-jobs-heartbeat", daemon=True)
         self._heartbeat.start()
         self.log.info("Job manager started in %s; resumed %d unfinished job(s)", self.root_path, resumed)
@@ -215,9 +215,8 @@ class JobManager(LoggingConfigurable):
                     self.sweep()
                 if time.monotonic() - last_mail > self.mail_retry_interval:
                     last_mail = time.monotonic()
-                    for job in self.store.pending_notifications():
-                        if job.status.finished and job.job_id not in self._queued:
-                            self._mail(self.notifier.finished, job)
+                    if self.store.due_mails():
+                        self._send_mails()
             except Exception:  # the heartbeat must outlive a busy database
                 self.log.exception("job heartbeat failed")
 
@@ -266,14 +265,17 @@ class JobManager(LoggingConfigurable):
                     del self._running_users[user]
             self._dispatch()
 
-    def _mail(self, fn, *args: Any) -> None:
+    def _send_mails(self) -> None:
+        """Have the mailer thread send the outbox's due mails (each stays due until accepted)."""
         if self._mailer is None:
             return
+
         def call() -> None:
             try:
-                fn(*args)
-            except Exception:
-                self.log.exception("notification for job %s failed", getattr(args[0], "job_id", "?"))
+                self.notifier.deliver_due(self.owner)
+            except Exception:  # a busy database: the next round sends them
+                self.log.exception("sending due mails failed")
+
         self._mailer.submit(call)
 
     # -- the door ---------------------------------------------------------------------
@@ -370,6 +372,7 @@ class JobManager(LoggingConfigurable):
             job, created = self.store.submit(
                 job, rights, rate_key=rate_key, rate_limit=rights.requests_per_hour,
                 rerun_done=rerun_done, window=self.rate_window,
+                submit_mail=self.notifier.email_interval if self.notifier.on_submit else None,
             )
         except RateLimited as err:
             wait_min = max(1, math.ceil((err.oldest + self.rate_window - time.time()) / 60))
@@ -385,7 +388,7 @@ class JobManager(LoggingConfigurable):
                 with self._lock:
                     self._share_key[jid] = rate_key
             self.log.info("job %s accepted: %s %s for %s", jid, inst.name, product, user)
-            self._mail(self.notifier.submitted, job)
+            self._send_mails()
             self._schedule(jid)
         return self._view(job, rights, session_id)
 
@@ -546,12 +549,11 @@ class JobManager(LoggingConfigurable):
         job = self.store.get(job_id)
         if job is None:
             raise PublicError(f"There is no job {shown(job_id)}.", parameter="job_id", value=job_id, status=404)
-        entry = self.store.add_feedback(job_id, message, author)
-        job.feedback = self.store.feedback(job_id)
+        entry = self.store.add_feedback(job_id, message, author, notify=True)
         if self._mailer is not None:
-            self._mail(self.notifier.feedback, job, entry)
+            self._send_mails()
         else:
-            self.notifier.feedback(job, entry)
+            self.notifier.deliver_due(self.owner)
         return entry
 
     # -- running ----------------------------------------------------------------------
@@ -701,10 +703,9 @@ class JobManager(LoggingConfigurable):
         return self.notifier.completion_due(job, status, time.time())
 
     def _mail_if_due(self, job: Job | None) -> None:
-        """Queue the completion mail of a run, from the job as it was finished."""
+        """Send the completion mail the store queued when it finished the run (if any)."""
         if job is not None:
-            job.feedback = self.store.feedback(job.job_id)
-            self._mail(self.notifier.finished, job)
+            self._send_mails()
 
     def _progress_callback(self, job_id: str, generation: int):
         last = [0.0]

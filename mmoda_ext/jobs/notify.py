@@ -1,7 +1,11 @@
 """Telling users about their jobs: e-mails on submission, completion and feedback.
 
-:class:`Notifier` holds MMODA's rules (dispatcher-protocol.md §14) and records every mail in
-the job store *before* sending it, so that a crash never sends one twice (at most once):
+:class:`Notifier` holds MMODA's rules (dispatcher-protocol.md §14); the job store queues every
+mail in its outbox in the same commit as the change the mail tells about, and
+:meth:`Notifier.deliver_due` sends due mails and marks each sent only once the SMTP server has
+accepted it. So neither a crash nor an SMTP outage loses a mail, and each goes out once (a
+sender killed mid-delivery is resolved by the ``ended`` mark committed just before the SMTP
+end-of-data, see :mod:`.store`; every try of a mail carries the same ``Message-ID``):
 
 * submitted: at most one per job run, and none if one went out for the same job id less
   than ``email_interval`` seconds ago;
@@ -17,9 +21,12 @@ code snippet discovers the user's token instead of embedding it.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
+import re
 import smtplib
+import threading
 import time
 from email import policy
 from email.message import EmailMessage
@@ -39,6 +46,39 @@ _POLICY = policy.SMTP.clone(max_line_length=998)
 
 #: parameter keys never shown in a link or code snippet
 _SECRET_KEYS = {"token", "session_id", "job_id"}
+
+
+#: per mailer thread: ``ending(ending=True)`` of the outbox mail being delivered (see :class:`_SMTP`)
+_DELIVERY = threading.local()
+
+
+class _SMTP(smtplib.SMTP):
+    """``smtplib.SMTP`` that reports the moment before the end-of-data mark to the outbox.
+
+    Until the final ``.`` the server discards the mail if the connection drops, so a sender
+    that dies before :func:`ending` is called may send it again; after it, the mail is the
+    server's, and is never sent twice."""
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        ending = getattr(_DELIVERY, "ending", None)
+        if ending is None:
+            return super().data(msg)
+        self.putcmd("data")
+        code, repl = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, repl)
+        if isinstance(msg, str):
+            msg = re.sub(r"(?:\r\n|\n|\r(?!\n))", "\r\n", msg).encode("ascii")
+        body = re.sub(rb"(?m)^\.", b"..", msg)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.send(body)
+        ending()
+        self.send(b".\r\n")
+        code, repl = self.getreply()
+        if code != 250:
+            ending(ending=False)  # refused: the mail stays the outbox's
+        return code, repl
 
 
 class Notifier(LoggingConfigurable):
@@ -72,44 +112,43 @@ class Notifier(LoggingConfigurable):
             return self.on_done and finished - job.created > self.completion_threshold
         return False
 
-    def submitted(self, job: Job) -> bool:
-        """Send the submission mail if the rules allow; True if it was sent."""
-        if not (job.email and self.on_submit):
-            return False
-        last = self.store.last_event(job.job_id, "submitted")
-        if last is not None and time.time() - last < self.email_interval:
-            return False
-        if not self.store.claim_event(job.job_id, job.generation, "submitted"):
-            return False
-        self.send_submitted(job)
-        return True
+    def deliver_due(self, owner: str, lease: float = 120.0, limit: int | None = None) -> int:
+        """Send the outbox's due mails, oldest first; returns how many went out.
 
-    def finished(self, job: Job) -> bool:
-        """Send the completion (done / failed) mail once, if due; True if it was sent."""
-        if not job.status.finished or job.finished is None:
-            return False
-        if not self.completion_due(job, job.status, job.finished):
-            self.store.clear_pending(job.job_id)
-            return False
-        if not self.store.claim_event(job.job_id, job.generation, job.status.value):
-            return False
-        try:
+        Stops at the first mail that cannot be delivered (SMTP down): it stays due, and the job
+        manager calls again later. ``lease`` (s) covers one mail's delivery with its retries."""
+        sent = 0
+        while limit is None or sent < limit:
+            item = self.store.claim_mail(owner, max(lease, self.delivery_time()))
+            if item is None:
+                break
+            job, kind, extra = item["job"], item["kind"], item["extra"]
+            _DELIVERY.ending = functools.partial(self.store.mail_ending, job, kind, owner)
+            try:
+                self.send(job, kind, extra)
+            except Exception as err:
+                self.store.mail_failed(job, kind, owner, f"{type(err).__name__}: {err}")
+                self.log.warning("mail %s of job %s not delivered (try %d): %s; it stays due",
+                                 kind, job.job_id, item["tries"], err)
+                break
+            finally:
+                _DELIVERY.ending = None
+            self.store.mail_sent(job, kind, owner)
+            sent += 1
+        return sent
+
+    def delivery_time(self) -> float:
+        """Longest time one delivery may take (its lease must outlast it)."""
+        return 60.0
+
+    def send(self, job: Job, kind: str, extra: dict[str, Any]) -> None:
+        """Deliver one mail of ``kind`` (submitted, done, failed, feedback:<id>); raise if not accepted."""
+        if kind == "submitted":
+            self.send_submitted(job)
+        elif kind.startswith("feedback:"):
+            self.send_feedback(job, extra.get("message", ""), extra.get("author"), kind=kind)
+        else:
             self.send_done(job)
-        except Exception:
-            # not delivered (SMTP down): due again, the job manager retries it later; only a
-            # crash between the claim and the end of delivery can still lose it
-            self.store.unclaim_event(job.job_id, job.generation, job.status.value)
-            raise
-        return True
-
-    def feedback(self, job: Job, entry: dict) -> bool:
-        """Send an operator's feedback to the job's owner once; True if it was sent."""
-        if not job.email:
-            return False
-        if not self.store.claim_event(job.job_id, job.generation, f"feedback:{entry['id']}"):
-            return False
-        self.send_feedback(job, entry["message"], entry.get("author"))
-        return True
 
     # -- delivery (override) ----------------------------------------------------------
 
@@ -119,7 +158,7 @@ class Notifier(LoggingConfigurable):
     def send_done(self, job: Job) -> None:
         self.log.info("job %s %s (no notifier configured)", job.job_id, job.status.value)
 
-    def send_feedback(self, job: Job, message: str, author: str | None = None) -> None:
+    def send_feedback(self, job: Job, message: str, author: str | None = None, kind: str = "feedback") -> None:
         self.log.info("feedback on job %s (no notifier configured)", job.job_id)
 
 
@@ -218,7 +257,15 @@ class EmailNotifier(Notifier):
             return direct, "This url leads to this job of yours."
         return None, "The request is too long to be written as a url; repeat it with the python code below."
 
-    def compose(self, job: Job, status: str, paragraphs: list[str]) -> EmailMessage:
+    def delivery_time(self) -> float:
+        return self.smtp_attempts * (self.smtp_timeout + self.smtp_retry_delay) + 30.0
+
+    def message_id(self, job: Job, kind: str) -> str:
+        """The same for every try of one mail: a resent copy is recognisably a duplicate."""
+        domain = self.sender.rpartition("@")[2] or "mmoda.local"
+        return f"<mmoda.{job.job_id}.{job.generation}.{kind.replace(':', '-')}@{domain}>"
+
+    def compose(self, job: Job, status: str, paragraphs: list[str], kind: str | None = None) -> EmailMessage:
         url, note = self.links(job)
         code = api_code(job, self.dispatcher_url or self.products_url.rstrip("/") + "/dispatch-data")
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job.created))
@@ -291,6 +338,7 @@ class EmailNotifier(Notifier):
         if self.cc:
             msg["CC"] = ", ".join(self.cc)
         msg["Reply-To"] = self.contact_email
+        msg["Message-ID"] = self.message_id(job, kind or status)
         msg.set_content(text)
         msg.add_alternative(body_html, subtype="html")
         return msg
@@ -302,16 +350,21 @@ class EmailNotifier(Notifier):
         to = [msg["To"], *self.cc, *self.bcc]
         last: Exception | None = None
         for attempt in range(self.smtp_attempts):
+            accepted = False
             try:
-                with smtplib.SMTP(self.smtp_server, self.smtp_port, timeout=self.smtp_timeout) as smtp:
+                with _SMTP(self.smtp_server, self.smtp_port, timeout=self.smtp_timeout) as smtp:
                     if self.use_tls:
                         smtp.starttls()
                     if self.smtp_user:
                         smtp.login(self.smtp_user, self.smtp_password or "")
                     smtp.send_message(msg, to_addrs=to)
+                    accepted = True  # the server took responsibility for the mail
                 self.log.info("mail sent to %s: %s", msg["To"], msg["Subject"])
                 return
             except (OSError, smtplib.SMTPException) as err:
+                if accepted:  # only the goodbye failed: the mail is delivered, never send it again
+                    self.log.info("mail sent to %s: %s (QUIT failed: %s)", msg["To"], msg["Subject"], err)
+                    return
                 last = err
                 self.log.warning("SMTP attempt %d to %s:%s failed: %s", attempt + 1, self.smtp_server, self.smtp_port, err)
                 time.sleep(self.smtp_retry_delay)
@@ -333,7 +386,7 @@ class EmailNotifier(Notifier):
             status = job.status.value
         self.deliver(self.compose(job, status, paras))
 
-    def send_feedback(self, job: Job, message: str, author: str | None = None) -> None:
+    def send_feedback(self, job: Job, message: str, author: str | None = None, kind: str = "feedback") -> None:
         by = f" ({author})" if author else ""
         paras = [f"The ODA team{by} left a message about this request:\n\n{message}"]
-        self.deliver(self.compose(job, "feedback", paras))
+        self.deliver(self.compose(job, "feedback", paras, kind))

@@ -7,13 +7,22 @@ files belong together. At start-up the store refuses (:class:`StoreError`, namin
 what to do) a database that is corrupt, that cannot be written, or whose log was lost after a
 crash (a process that opened it died, and ``-wal`` is gone). Every state change is a conditional ``UPDATE`` (a finished job is never
 touched again; only the lease holder may finish a running job), which makes resuming after a
-crash safe even when two managers share one store. Side effects that must happen at most once
-(e-mails) are recorded in ``events`` *before* they happen.
+crash safe even when two managers share one store.
+
+E-mails go through an outbox (``events``): a mail becomes due in the same transaction as the
+change it tells about (the job accepted, finished, or given feedback), with a copy of the job as
+it was then, so a crash can never lose it; it is marked sent only after the SMTP server has
+accepted it, so an outage only delays it. A sender leases a due mail before sending (a second
+manager on the same store never sends it in parallel) and commits ``ended`` just before it
+sends the SMTP end-of-data mark: a sender killed before that point leaves a mail the server
+discards (sent again, once), one killed after it leaves a mail the server has (or is about to
+have) accepted, which is recorded as sent and not repeated. Only a server that rejects the
+mail in the same few milliseconds as the sender dies could lose it.
 
 Schema (``meta.schema_version`` = :data:`SCHEMA_VERSION`):
 
 ``jobs``      one row per job id: request, owner, state, progress, attempts, lease
-``events``    (job_id, generation, kind) claimed once: e-mails sent, ...
+``events``    the mail outbox: (job_id, generation, kind) once, due until ``sent``
 ``requests``  (user, time) of every new run, for the per-hour request limit
 ``feedback``  operator messages attached to jobs
 ``banners``   news / current issues shown to every user, with an optional expiry
@@ -39,7 +48,7 @@ from ..models import UNFINISHED, Job, JobStatus
 
 __all__ = ["JobStore", "SCHEMA_VERSION", "RateLimited", "StoreError", "lease_owner_alive", "new_owner"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events is the mail outbox (job, extra, sent, tries, lease, ended)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -76,6 +85,14 @@ CREATE TABLE IF NOT EXISTS events (
     generation INTEGER NOT NULL,
     kind TEXT NOT NULL,
     created REAL NOT NULL,
+    job TEXT,
+    extra TEXT,
+    sent REAL,
+    tries INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    lease_owner TEXT,
+    lease_until REAL,
+    ended REAL,
     PRIMARY KEY (job_id, generation, kind)
 );
 CREATE TABLE IF NOT EXISTS requests (user TEXT NOT NULL, created REAL NOT NULL);
@@ -279,8 +296,29 @@ class JobStore:
                     f"{self.path} has job-store schema {row[0]}, newer than this code ({SCHEMA_VERSION}): "
                     "upgrade mmoda-hub, or point the server at another --root."
                 )
+            elif int(row[0]) < SCHEMA_VERSION:
+                self._migrate(db, int(row[0]))
+            db.execute("CREATE INDEX IF NOT EXISTS events_due ON events (sent, created)")
             # a write at every start: a read-only file fails here, not at the first submission
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened', ?)", (str(time.time()),))
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection, version: int) -> None:
+        """Schema 1 -> 2: claimed events become sent mails; completion mails marked due on a
+        job (``notify_pending``) become outbox rows."""
+        have = {r["name"] for r in db.execute("PRAGMA table_info(events)")}
+        for name, decl in (("job", "TEXT"), ("extra", "TEXT"), ("sent", "REAL"),
+                           ("tries", "INTEGER NOT NULL DEFAULT 0"), ("error", "TEXT"),
+                           ("lease_owner", "TEXT"), ("lease_until", "REAL"), ("ended", "REAL")):
+            if name not in have:
+                db.execute(f"ALTER TABLE events ADD COLUMN {name} {decl}")
+        db.execute("UPDATE events SET sent=created WHERE sent IS NULL AND job IS NULL")
+        for row in db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE notify_pending=1").fetchall():
+            db.execute("INSERT OR IGNORE INTO events (job_id, generation, kind, created, job) VALUES (?,?,?,?,?)",
+                       (row["job_id"], row["generation"], row["status"], row["finished"] or time.time(),
+                        json.dumps(dict(row))))
+        db.execute("UPDATE jobs SET notify_pending=0")
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -352,13 +390,16 @@ class JobStore:
         rate_limit: int | None,
         rerun_done: bool = False,
         window: float = 3600.0,
+        submit_mail: float | None = None,
     ) -> tuple[Job, bool]:
         """Store a new run of ``job`` unless an equivalent one exists; commit before returning.
 
         Returns ``(job, created)``. An unfinished job with the same id (or a done one, unless
         ``rerun_done``) is returned as it is. A failed or cancelled one is replaced by a new
         run (``generation`` + 1). Raises :class:`RateLimited` when ``rate_key`` already made
-        ``rate_limit`` new runs within ``window`` seconds.
+        ``rate_limit`` new runs within ``window`` seconds. ``submit_mail`` (seconds): a new run
+        of a job with an e-mail address gets a due submission mail in the same commit, unless
+        one was queued for this job id less than that long ago (None: no submission mail).
         """
         now = time.time()
         with self.transaction() as db:
@@ -393,6 +434,11 @@ class JobStore:
                     job.session_id, generation, rights_to_json(rights),
                 ),
             )
+            if submit_mail is not None and job.email:
+                last = db.execute("SELECT MAX(created) FROM events WHERE job_id=? AND kind='submitted'",
+                                  (job.job_id,)).fetchone()[0]
+                if last is None or now - last >= submit_mail:
+                    self._queue_mail(db, job.job_id, "submitted")
         stored = self.get(job.job_id)
         assert stored is not None
         return stored, True
@@ -469,7 +515,7 @@ class JobStore:
         notify: bool = False,
     ) -> Job | None:
         """Move an unfinished job to a final state, once. ``owner`` None ignores the lease
-        (cancellation). ``notify`` marks a completion e-mail as due (sent after commit).
+        (cancellation). ``notify`` queues the completion e-mail in the same commit.
 
         Returns the finished job as committed (None if it was not ours to finish): its
         completion mail is made from this copy, which a resubmission cannot change."""
@@ -477,59 +523,123 @@ class JobStore:
         with self.transaction() as db:
             cur = db.execute(
                 "UPDATE jobs SET status=?, error=?, finished=?, updated=?, lease_owner=NULL,"
-                " lease_until=NULL, notify_pending=?, progress=CASE WHEN ?='done' THEN 1.0 ELSE progress END"
+                " lease_until=NULL, progress=CASE WHEN ?='done' THEN 1.0 ELSE progress END"
                 " WHERE job_id=? AND status IN (?, ?) AND (lease_owner IS ? OR ? IS NULL)",
-                (status.value, error, now, now, int(notify), status.value, job_id, *UNFINISHED, owner, owner),
+                (status.value, error, now, now, status.value, job_id, *UNFINISHED, owner, owner),
             )
             if cur.rowcount != 1:
                 return None
             for m in messages:
                 self._append_message(db, job_id, m)
+            if notify:
+                self._queue_mail(db, job_id, status.value)
             return _row_to_job(db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE job_id=?", (job_id,)).fetchone())
 
-    def pending_notifications(self) -> list[Job]:
-        rows = self._query(f"SELECT {_JOB_COLS} FROM jobs WHERE notify_pending=1")
-        return [_row_to_job(r) for r in rows]
+    # -- the mail outbox ---------------------------------------------------------------
 
-    # -- events (at most once) --------------------------------------------------------
+    @staticmethod
+    def _queue_mail(db: sqlite3.Connection, job_id: str, kind: str, extra: dict | None = None) -> None:
+        """A due mail about this run of the job, with a copy of the job as it is now (in the
+        caller's transaction: the mail exists if and only if the change it tells about does)."""
+        row = db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        if row is None:
+            return
+        db.execute(
+            "INSERT OR IGNORE INTO events (job_id, generation, kind, created, job, extra) VALUES (?,?,?,?,?,?)",
+            (job_id, row["generation"], kind, time.time(), json.dumps(dict(row)), json.dumps(extra or {})),
+        )
 
-    def claim_event(self, job_id: str, generation: int, kind: str) -> bool:
-        """Record that ``kind`` happens for this run of the job; False if it already did.
+    def claim_mail(self, owner: str, lease: float) -> dict[str, Any] | None:
+        """Lease the oldest due mail for sending: ``{"job", "kind", "extra", "tries"}``, or None.
 
-        Also clears the job's pending-notification mark for completion events.
-        """
+        A mail leased by a live sender is skipped until its lease ends; one whose sender died is
+        taken over at once."""
+        now = time.time()
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT job_id, generation, kind, job, extra, tries, lease_owner, lease_until, ended FROM events"
+                " WHERE sent IS NULL ORDER BY created"
+            ).fetchall()
+            for row in rows:
+                holder = row["lease_owner"]
+                if holder and holder != owner and (row["lease_until"] or 0) > now and lease_owner_alive(holder):
+                    continue
+                if row["ended"] is not None:  # its sender died after the end of the data: delivered
+                    db.execute("UPDATE events SET sent=?, error=? WHERE job_id=? AND generation=? AND kind=?",
+                               (now, "recorded as sent: its sender stopped after the end of the data",
+                                row["job_id"], row["generation"], row["kind"]))
+                    continue
+                db.execute(
+                    "UPDATE events SET lease_owner=?, lease_until=?, tries=tries+1"
+                    " WHERE job_id=? AND generation=? AND kind=?",
+                    (owner, now + lease, row["job_id"], row["generation"], row["kind"]),
+                )
+                job = _row_to_job(json.loads(row["job"])) if row["job"] else self.get(row["job_id"])
+                if job is None:  # a v1 row of a deleted job: nothing to tell
+                    db.execute("UPDATE events SET sent=? WHERE job_id=? AND generation=? AND kind=?",
+                               (now, row["job_id"], row["generation"], row["kind"]))
+                    continue
+                return {"job": job, "kind": row["kind"], "extra": json.loads(row["extra"] or "{}"),
+                        "tries": row["tries"] + 1}
+        return None
+
+    def mail_sent(self, job: Job, kind: str, owner: str) -> bool:
+        """Record that the SMTP server accepted the mail; False if it was already recorded."""
         with self.transaction() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO events (job_id, generation, kind, created) VALUES (?,?,?,?)",
-                (job_id, generation, kind, time.time()),
+                "UPDATE events SET sent=?, lease_owner=NULL, lease_until=NULL, ended=NULL, error=NULL"
+                " WHERE job_id=? AND generation=? AND kind=? AND sent IS NULL",
+                (time.time(), job.job_id, job.generation, kind),
             )
-            if kind in ("done", "failed", "cancelled"):
-                db.execute("UPDATE jobs SET notify_pending=0 WHERE job_id=?", (job_id,))
             return cur.rowcount == 1
 
-    def unclaim_event(self, job_id: str, generation: int, kind: str) -> None:
-        """Undo :meth:`claim_event` of a completion that could not be delivered: due again."""
+    def mail_ending(self, job: Job, kind: str, owner: str, ending: bool = True) -> None:
+        """Record that the sender is about to end the SMTP data (``ending`` False: undo, the
+        server did not accept it)."""
         with self.transaction() as db:
-            db.execute("DELETE FROM events WHERE job_id=? AND generation=? AND kind=?", (job_id, generation, kind))
-            db.execute("UPDATE jobs SET notify_pending=1 WHERE job_id=? AND generation=?", (job_id, generation))
+            db.execute(
+                "UPDATE events SET ended=? WHERE job_id=? AND generation=? AND kind=? AND sent IS NULL"
+                " AND lease_owner=?", (time.time() if ending else None, job.job_id, job.generation, kind, owner),
+            )
 
-    def clear_pending(self, job_id: str) -> None:
+    def mail_failed(self, job: Job, kind: str, owner: str, error: str) -> None:
+        """Give a mail that could not be delivered back to the outbox: due again."""
         with self.transaction() as db:
-            db.execute("UPDATE jobs SET notify_pending=0 WHERE job_id=?", (job_id,))
+            db.execute(
+                "UPDATE events SET lease_owner=NULL, lease_until=NULL, ended=NULL, error=?"
+                " WHERE job_id=? AND generation=? AND kind=? AND sent IS NULL AND lease_owner=?",
+                (error[:500], job.job_id, job.generation, kind, owner),
+            )
+
+    def due_mails(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """Mails not yet accepted by an SMTP server (``job_id``, ``generation``, ``kind``, ``tries``)."""
+        sql = "SELECT job_id, generation, kind, created, tries, error FROM events WHERE sent IS NULL"
+        rows = self._query(sql + (" AND job_id=?" if job_id else "") + " ORDER BY created",
+                           (job_id,) if job_id else ())
+        return [dict(r) for r in rows]
+
+    def pending_notifications(self) -> list[Job]:
+        """The jobs that have a mail due (each once), as the store holds them now."""
+        seen = dict.fromkeys(m["job_id"] for m in self.due_mails())
+        return [job for job in map(self.get, seen) if job is not None]
 
     def last_event(self, job_id: str, kind: str) -> float | None:
         rows = self._query("SELECT MAX(created) FROM events WHERE job_id=? AND kind=?", (job_id, kind))
         return rows[0][0]
 
     def events(self, job_id: str) -> list[dict[str, Any]]:
+        """Mails sent (accepted by the SMTP server) about a job, oldest first."""
         rows = self._query(
-            "SELECT generation, kind, created FROM events WHERE job_id=? ORDER BY created", (job_id,)
+            "SELECT generation, kind, created, sent FROM events WHERE job_id=? AND sent IS NOT NULL"
+            " ORDER BY created", (job_id,)
         )
         return [dict(r) for r in rows]
 
     # -- feedback ---------------------------------------------------------------------
 
-    def add_feedback(self, job_id: str, message: str, author: str) -> dict[str, Any]:
+    def add_feedback(self, job_id: str, message: str, author: str, notify: bool = False) -> dict[str, Any]:
+        """Attach an operator's message; ``notify`` queues its mail to the job's owner (if the job
+        has an address) in the same commit."""
         now = time.time()
         with self.transaction() as db:
             cur = db.execute(
@@ -537,6 +647,9 @@ class JobStore:
                 (job_id, author, message, now),
             )
             fid = cur.lastrowid
+            email = db.execute("SELECT email FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            if notify and email is not None and email[0]:
+                self._queue_mail(db, job_id, f"feedback:{fid}", {"message": message, "author": author})
         return {"id": fid, "job_id": job_id, "author": author, "message": message, "created": now}
 
     def feedback(self, job_id: str) -> list[dict[str, Any]]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import sys
-import threading
-from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from jobs_toy import ToyInstrument, free_port  # noqa: E402
+from jobs_toy import MailBox, ToyInstrument, free_port  # noqa: E402
 
 from mmoda_ext.access.rights import Rights  # noqa: E402
 from mmoda_ext.jobs.manager import JobManager  # noqa: E402
@@ -52,25 +50,6 @@ def make_manager(tmp_path, toy):
     yield make
     for m in made:
         m.close()
-
-
-class MailBox:
-    """An aiosmtpd handler keeping every received message (parsed) in order."""
-
-    def __init__(self) -> None:
-        self.messages: list = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        msg.envelope_to = list(envelope.rcpt_tos)
-        with self.lock:
-            self.messages.append(msg)
-        return "250 OK"
-
-    def subjects(self) -> list[str]:
-        with self.lock:
-            return [str(m["Subject"]) for m in self.messages]
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +138,22 @@ class ToyInstrument(Instrument):
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.products = {p.name: p for p in (SumProduct(self), SlowProduct(self), FlakyProduct(self), NoDataProduct(self))}
+
+
+class MailBox:
+    """An aiosmtpd handler keeping every received message (parsed) in order."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        msg.envelope_to = list(envelope.rcpt_tos)
+        with self.lock:
+            self.messages.append(msg)
+        return "250 OK"
+
+    def subjects(self) -> list[str]:
+        with self.lock:
+            return [str(m["Subject"]) for m in self.messages]

@@ -1,7 +1,8 @@
-"""The durable job store: round trip, WAL, leases, at-most-once events, banners, feedback."""
+"""The durable job store: round trip, WAL, leases, the mail outbox, banners, feedback."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -103,14 +104,41 @@ def test_dead_owner_lease_is_taken_over(tmp_path):
     assert store2.claim("j1", new_owner(), 60) is not None
 
 
-def test_events_are_claimed_once(tmp_path):
+def test_mail_outbox_due_until_accepted_once_per_run(tmp_path):
+    """A mail is queued with the change it tells about, leased by one sender, and due until
+    it is marked sent; a sender that died loses its lease at once."""
     store = JobStore(tmp_path / "s.sqlite")
-    store.submit(make_job(), RIGHTS, rate_key="alice", rate_limit=None)
-    assert store.claim_event("j1", 0, "submitted")
-    assert not JobStore(tmp_path / "s.sqlite").claim_event("j1", 0, "submitted")
-    assert store.claim_event("j1", 1, "submitted")
-    assert store.last_event("j1", "submitted") is not None
-    assert [e["generation"] for e in store.events("j1")] == [0, 1]
+    job = make_job()
+    job.email = "alice@example.org"
+    store.submit(job, RIGHTS, rate_key="alice", rate_limit=None, submit_mail=60.0)
+    assert [m["kind"] for m in store.due_mails("j1")] == ["submitted"]
+    me = new_owner()
+    item = store.claim_mail(me, 60)
+    assert item["kind"] == "submitted" and item["job"].job_id == "j1" and item["tries"] == 1
+    other = JobStore(tmp_path / "s.sqlite")
+    assert other.claim_mail(new_owner(), 60) is None  # leased by a live sender
+    store.mail_failed(item["job"], "submitted", me, "SMTP down")
+    again = other.claim_mail(new_owner(), 60)
+    assert again["tries"] == 2
+    assert other.mail_sent(again["job"], "submitted", "x") and not store.mail_sent(again["job"], "submitted", me)
+    assert store.due_mails() == [] and [e["kind"] for e in store.events("j1")] == ["submitted"]
+    # a leased mail whose sender died is taken over
+    assert store.claim("j1", me, 60) is not None
+    store.finish("j1", me, JobStatus.FAILED, error="no data", notify=True)
+    dead = f"{socket.gethostname()}:999999:0"
+    assert store.claim_mail(dead, 600)["kind"] == "failed"
+    taken = store.claim_mail(me, 60)
+    assert taken["kind"] == "failed" and taken["job"].status is JobStatus.FAILED
+    # a new run within 60 s of the last submission mail gets none; the failed mail stays due
+    store.submit(job, RIGHTS, rate_key="alice", rate_limit=None, submit_mail=60.0)
+    assert [(m["generation"], m["kind"]) for m in store.due_mails("j1")] == [(0, "failed")]
+    # a sender that died after the SMTP end-of-data mark: the server has the mail, never resent
+    store.mail_failed(taken["job"], "failed", me, "SMTP down")
+    ghost = f"{socket.gethostname()}:999998:0"
+    leased = store.claim_mail(ghost, 600)
+    store.mail_ending(leased["job"], "failed", ghost)
+    assert store.claim_mail(me, 60) is None
+    assert store.due_mails() == [] and [e["kind"] for e in store.events("j1")] == ["submitted", "failed"]
 
 
 def test_banners_expire_and_feedback_is_kept(tmp_path):
