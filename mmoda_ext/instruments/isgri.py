@@ -197,7 +197,7 @@ class IsgriImage(Product):
 
     # -- the computation ---------------------------------------------------------------------
     def run(self, params: dict[str, Any], ctx: Any) -> ProductSet:
-        from . import _isgri_products as out
+        from ..products import isgri as out
 
         archive = ctx.archive
         ctx.progress(0.0, "selecting science windows")

@@ -18,10 +18,10 @@ import numpy as np
 from ..access.rights import Rights
 from ..archive import jemx_data
 from ..errors import NoDataError, ParameterError
+from ..products import isgri as common_out
 from ..products import jemx as out
 from ..science import coded_mask, jemx, sources
 from ..science.mosaic import MosaicAccumulator, mosaic_frame, reproject_window
-from . import _isgri_products as common_out
 from ._catalog import catalog_params, selected_sources
 from ._isgri_window import (
     ArchiveRef,

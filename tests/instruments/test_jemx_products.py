@@ -160,7 +160,7 @@ def _catalog_json(rows: list[tuple[str, float, float]]) -> str:
     """What a user sends back: the image's catalogue as ApiCatalog, edited with add_row."""
     from oda_api.data_products import ApiCatalog
 
-    from mmoda_ext.instruments._isgri_products import catalog_table
+    from mmoda_ext.products.isgri import catalog_table
     from mmoda_ext.server.encode import catalog_dict
 
     first = {"name": "GX 1+4", "ra": 263.0, "dec": -24.7, "significance": 9.0, "new": False,

@@ -66,7 +66,7 @@ def _selected(rows) -> str:
     """The image's catalogue as a user edits it (ApiCatalog.add_row of 9 values) and sends it back."""
     from oda_api.data_products import ApiCatalog
 
-    from mmoda_ext.instruments._isgri_products import catalog_table
+    from mmoda_ext.products.isgri import catalog_table
     from mmoda_ext.server.encode import catalog_dict
 
     det = {"name": "Crab", "ra": 83.63, "dec": 22.01, "significance": 300.0, "new": False,

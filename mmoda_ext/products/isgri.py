@@ -16,9 +16,9 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..archive.fitsutil import ijd_to_time, standard_header
-from ..products.plots import mark_simulated
 from ..science.coded_mask import DecodedImage
 from ..science.tangent import TangentFrame
+from .plots import mark_simulated
 
 __all__ = ["write_mosaic", "write_catalog", "write_regions", "plot_mosaic", "IMATYPES"]
 
