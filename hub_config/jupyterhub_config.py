@@ -144,6 +144,10 @@ user_env = {
     "DASK_GATEWAY__PUBLIC_ADDRESS": f"{PUBLIC_URL}/services/dask-gateway",
     "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{LOCAL}:{GATEWAY_PORT}",
     "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
+    # JupyterLab's Dask pane: "+ NEW" gives the user's own gateway cluster (the one MMODA jobs
+    # use, sized by the tier), its dashboard link the owner-only guard (mmoda_ext.server.daskpane)
+    "DASK_LABEXTENSION__FACTORY__MODULE": "mmoda_ext.jobs.gateway",
+    "DASK_LABEXTENSION__FACTORY__CLASS": "lab_cluster",
 }
 if ARCHIVE_PORT:
     user_env["MMODA_ARCHIVE_URL"] = f"http://{LOCAL}:{ARCHIVE_PORT}/services/mmoda-archive/"
@@ -208,8 +212,11 @@ if PUBLIC_PORT:
     services.append({
         "name": "mmoda",
         "url": f"http://{LOCAL}:{PUBLIC_PORT}",
+        # the hub's proxy (on this machine) adds X-Forwarded-For: anonymous callers are
+        # rate-limited per real client address, not all as the proxy's 127.0.0.1
         "command": [str(BIN / "mmoda"), "serve", "--ip", LOCAL, "--port", str(PUBLIC_PORT),
-                    "--base-url", "/services/mmoda/", "--root", str(STATE / "public-jobs")],
+                    "--base-url", "/services/mmoda/", "--root", str(STATE / "public-jobs"),
+                    "--", f"--MMODAServe.trusted_proxies={LOCAL}"],
         "cwd": str(STATE),
         "environment": public_env,
     })

@@ -25,9 +25,11 @@ import atexit
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dask_gateway import Gateway, GatewayCluster
 from traitlets import Bool, Float, Instance, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
@@ -35,7 +37,32 @@ from ..access.rights import Rights
 from ..errors import PublicError
 from .manager import JobManager
 
-__all__ = ["GatewayClusters", "GatewayJobManager"]
+__all__ = ["GatewayClusters", "GatewayJobManager", "UserGatewayCluster", "lab_cluster", "lab_cluster_id"]
+
+
+async def _state_cluster(gw: Any, state_file: str) -> str | None:
+    """The cluster named in ``state_file`` if the gateway says it is this user's and running or
+    starting, else None."""
+    from dask_gateway.client import ClusterStatus
+
+    state = Path(state_file).expanduser()
+    if not state.is_file():
+        return None
+    mine = state.read_text().strip()
+    for report in await gw.list_clusters():  # this user's pending/running clusters
+        if report.name == mine and report.status in (ClusterStatus.RUNNING, ClusterStatus.PENDING):
+            return mine
+    return None
+
+
+#: the GatewayClusters of this server (the extension's), whose settings lab_cluster follows
+_active: GatewayClusters | None = None
+
+
+def _write_state(state_file: str, name: str) -> None:
+    state = Path(state_file).expanduser()
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(name)
 
 
 class GatewayClusters(LoggingConfigurable):
@@ -67,6 +94,11 @@ class GatewayClusters(LoggingConfigurable):
         self._gateway: Any = None
         self._report: Any = None  # ClusterReport of the cluster in use
         self._client: Any = None
+        #: called with the cluster's name each time jobs move to another cluster (the
+        #: extension shows it in JupyterLab's Dask pane); must not block
+        self.listeners: list[Callable[[str], None]] = []
+        global _active
+        _active = self
 
     # -- the private event loop -----------------------------------------------------------
 
@@ -82,8 +114,6 @@ class GatewayClusters(LoggingConfigurable):
 
     async def _gw(self) -> Any:
         if self._gateway is None:
-            from dask_gateway import Gateway
-
             self._gateway = Gateway(asynchronous=True)
         return self._gateway
 
@@ -110,21 +140,15 @@ class GatewayClusters(LoggingConfigurable):
             if report is not None:
                 return report, False
             self.log.info("Dask cluster %s is gone (idle timeout?); starting another", self._report.name)
-        name = None
-        state = Path(self.state_file).expanduser()
-        if self._report is None and state.is_file():
-            # the cluster this extension started before a server restart (never one the user
-            # started for themselves in a notebook)
-            mine = state.read_text().strip()
-            for report in await gw.list_clusters():  # this user's pending/running clusters
-                if report.name == mine and report.status in (ClusterStatus.RUNNING, ClusterStatus.PENDING):
-                    name = mine
-                    self.log.info("adopting the running Dask cluster %s", name)
+        # the user's MMODA cluster started before a server restart, or from JupyterLab's Dask
+        # pane (lab_cluster); never one the user started for themselves in a notebook
+        name = await _state_cluster(gw, self.state_file)
         if name is None:
             name = await gw.submit()
-            state.parent.mkdir(parents=True, exist_ok=True)
-            state.write_text(name)
+            _write_state(self.state_file, name)
             self.log.info("started Dask cluster %s", name)
+        else:
+            self.log.info("adopting the running Dask cluster %s", name)
         deadline = time.monotonic() + self.start_timeout
         while True:
             report = await gw.get_cluster(name)
@@ -158,7 +182,13 @@ class GatewayClusters(LoggingConfigurable):
                         "Try again; if it repeats, tell the platform team.",
                         parameter="cluster", value=report.name, status=503) from None
             self._report = report
-            return self._client
+        if changed:
+            for listener in self.listeners:
+                try:
+                    listener(report.name)
+                except Exception:
+                    self.log.warning("cluster listener failed", exc_info=True)
+        return self._client
 
     @property
     def cluster_name(self) -> str | None:
@@ -171,7 +201,11 @@ class GatewayClusters(LoggingConfigurable):
     @property
     def dashboard_link(self) -> str | None:
         """The owner-only public route of the dashboard (never the gateway's own route)."""
-        return f"{self.dashboard_prefix}{self._report.name}/status" if self._report is not None else None
+        return self.dashboard_of(self._report.name) if self._report is not None else None
+
+    def dashboard_of(self, name: str) -> str:
+        """The owner-only public route of cluster ``name``'s dashboard."""
+        return f"{self.dashboard_prefix}{name}/status"
 
     def info(self) -> dict[str, Any]:
         """What a job's status shows about where it runs."""
@@ -268,3 +302,48 @@ class GatewayJobManager(JobManager):
         stopped = super().stop_sync()
         self.clusters.close()
         return stopped
+
+
+# -- JupyterLab's Dask pane (dask-labextension) -------------------------------------------
+
+class UserGatewayCluster(GatewayCluster):
+    """A ``GatewayCluster`` whose ``dashboard_link`` is the owner-only route of the
+    ``mmoda-dashboards`` guard, never the gateway's own (unauthenticated) route."""
+
+    dashboard_prefix = "/services/mmoda-dashboards/"
+
+    @property
+    def dashboard_link(self) -> str | None:
+        return f"{self.dashboard_prefix}{self.name}/status" if self.name else None
+
+    @dashboard_link.setter
+    def dashboard_link(self, value: str | None) -> None:
+        pass  # the gateway's report names its own route: never shown
+
+
+def lab_cluster_id(name: str) -> str:
+    """dask-labextension's id for gateway cluster ``name`` (its routes want a UUID)."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dask-gateway:{name}"))
+
+
+async def lab_cluster(*args: Any, asynchronous: bool = True, **kwargs: Any) -> Any:
+    """dask-labextension's cluster factory in hub user servers (``labextension.factory``).
+
+    The user's MMODA cluster: the running one the extension's jobs use (named in the
+    ``state_file``), else a new one, sized by the gateway from the user's tier and kept in the
+    ``state_file`` so the next job computes on it too. Its dashboard link is the guard's.
+    """
+    clusters = _active or GatewayClusters()
+    async with Gateway(asynchronous=True) as gw:
+        name = await _state_cluster(gw, clusters.state_file)
+    if name is not None:
+        cluster = UserGatewayCluster.from_name(name, shutdown_on_close=True, asynchronous=True)
+    else:
+        cluster = UserGatewayCluster(shutdown_on_close=True, asynchronous=True)
+    cluster.dashboard_prefix = clusters.dashboard_prefix
+    await cluster
+    if name is None:
+        _write_state(clusters.state_file, cluster.name)
+    return cluster

@@ -34,18 +34,19 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import importlib.util
 import os
 import re
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.ioloop import IOLoop
 from traitlets import Float, Integer, Unicode, default
 from traitlets.config import Config
 
@@ -53,7 +54,7 @@ from ..access.rights import Rights
 from ..access.tiers import TierTable
 from ..access.tokens import TokenError, decode_token, issue_token
 from ..jobs.manager import JobManager
-from . import skyview
+from . import daskpane, skyview
 from .app import default_handlers
 from .hubenv import archive_from_env, mail_config
 from .oda_api import DispatcherHandler
@@ -62,6 +63,10 @@ __all__ = ["MMODAExtension", "mount"]
 
 #: the extension's routes, under the server's base_url
 PREFIX = "mmoda"
+#: the same routes, server-local, outside base_url (no user name in the path)
+ALIAS = "mmoda-local"
+#: the URL paths oda_api 1.3.5 accepts in a dispatcher URL (oda_api.misc_helpers.regex_url)
+ODA_API_PATH = re.compile(r"[a-z0-9/-]*", re.IGNORECASE)
 
 
 class _ServerAuth:
@@ -287,25 +292,36 @@ class MMODAExtension(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(mount(PREFIX))
         self.handlers.extend((url_path_join("/", PREFIX, p), h) for p, h in skyview.default_handlers)
+        # the same routes at a server-local alias without the user's name (DISPATCHER_URL when
+        # the base URL has characters oda_api refuses, e.g. /user/jane.doe/); outside base_url,
+        # so the hub's proxy never routes there: only kernels and processes on this machine
+        web_app = self.serverapp.web_app
+        web_app.add_handlers(".*$", mount(ALIAS))
+        if os.environ.get("DASK_GATEWAY__ADDRESS") and importlib.util.find_spec("dask_labextension"):
+            daskpane.install(web_app, self.serverapp.base_url)
 
     def dispatcher_url(self) -> str:
-        """The server-local URL of this extension's dispatcher door (what kernels call)."""
+        """The server-local URL of this extension's dispatcher door (what kernels call):
+        under the server's base URL, or at the alias when oda_api would refuse that path."""
         app = self.serverapp
         host = app.ip if app.ip not in ("", "0.0.0.0", "::", "localhost") else "127.0.0.1"
         host = f"[{host}]" if ":" in host else host
         scheme = "https" if app.certfile else "http"
-        return f"{scheme}://{host}:{app.port}" + url_path_join(app.base_url, PREFIX)
+        path = url_path_join(app.base_url, PREFIX)
+        if not ODA_API_PATH.fullmatch(path):
+            path = "/" + ALIAS
+        return f"{scheme}://{host}:{app.port}{path}"
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # after the port is bound and before any kernel starts: kernels inherit these
         os.environ["ODA_TOKEN"] = self.oda_token
         os.environ["DISPATCHER_URL"] = self.dispatcher_url()
-        if not re.fullmatch(r"[a-z0-9/-]*", urlparse(os.environ["DISPATCHER_URL"]).path, re.IGNORECASE):
-            self.log.warning(
-                "MMODA extension: the server's URL path %s has characters oda_api 1.3.5 refuses in a "
-                "dispatcher URL (only letters, digits, '/' and '-'): oda_api scripts cannot use "
-                "DISPATCHER_URL here; mmoda_ext.client.Client can.", self.serverapp.base_url)
         await self.manager.start()
+        clusters = getattr(self.manager, "clusters", None)
+        if clusters is not None:  # the jobs' gateway cluster shows in JupyterLab's Dask pane
+            loop = IOLoop.current()
+            clusters.listeners.append(
+                lambda name: loop.add_callback(daskpane.show_in_lab, name, self.log))
         self.log.info("MMODA extension: jobs in %s, dispatcher door at %s", self.root,
                       os.environ["DISPATCHER_URL"])
 

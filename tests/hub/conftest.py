@@ -30,7 +30,9 @@ from mmoda_ext.platform.launcher import HUB_CONFIG, free_port
 
 #: the hub tests' compute limits: small clusters on a 2-core machine (platform-stack.md §6.3)
 TEST_LIMITS = {
-    "anonymous": {"max_workers": 1, "worker_memory": "0.5 GiB", "cluster_idle_timeout": "5 min"},
+    # 3 new anonymous requests per hour and client address (test_hub_public_service.py)
+    "anonymous": {"max_workers": 1, "worker_memory": "0.5 GiB", "cluster_idle_timeout": "5 min",
+                  "requests_per_hour": 3},
     "registered": {"max_workers": 1, "worker_memory": "0.5 GiB", "cluster_idle_timeout": "5 min"},
     "hpc": {"max_workers": 2, "worker_memory": "0.5 GiB", "cluster_idle_timeout": "5 min"},
     "hpc-extreme": {"max_workers": 2, "worker_memory": "0.5 GiB", "cluster_idle_timeout": "5 min"},
