@@ -20,6 +20,8 @@ import numpy as np
 from ..access.rights import Rights
 from ..archive.isgri_data import FIELD_RADIUS_DEG, band_channels, load_window
 from ..errors import NoDataError, ParameterError
+from ..products import isgri_lc, isgri_spectrum
+from ..products.spectral_fit import plot_fit, write_fit
 from ..science import ibis, lightcurve, spectral_fit, spectrum
 from ..science.spectrum import MIN_CODING
 from ._catalog import catalog_params, selected_sources
@@ -283,12 +285,12 @@ class IsgriSpectrum(_IsgriProduct):
             # XSPEC loads the triple as written; QUALITY 0 only in the calibrated band of the revolutions
             files = {"respfile": stem.name + "_rmf.fits", "ancrfile": stem.name + "_arf.fits",
                      "calibrated": _fit_band(s.revolutions)}
-            pha = spectrum.write_pha(stem.with_name(stem.name + "_spectrum.fits"), s, {**meta, **files})
-            arf = spectrum.write_arf(stem.with_name(stem.name + "_arf.fits"), s, meta)
-            rmf = spectrum.write_rmf(stem.with_name(stem.name + "_rmf.fits"), s, meta)
+            pha = isgri_spectrum.write_pha(stem.with_name(stem.name + "_spectrum.fits"), s, {**meta, **files})
+            arf = isgri_spectrum.write_arf(stem.with_name(stem.name + "_arf.fits"), s, meta)
+            rmf = isgri_spectrum.write_rmf(stem.with_name(stem.name + "_rmf.fits"), s, meta)
             fit = _fit(s, version, "powerlaw")
             scale = spectrum.channel_scale(version)
-            png = spectral_fit.plot_fit(
+            png = plot_fit(
                 stem.with_name(stem.name + "_spectrum.png"), spectrum.CHANNELS, s.rate * scale,
                 s.error * scale, fit,
                 f"ISGRI {s.name} · {s.n_scw} ScW · {s.exposure / 1e3:.1f} ks · {version}")
@@ -333,11 +335,11 @@ class IsgriSpectralFit(_IsgriProduct):
                               parameter="src_name", value=params.get("src_name"))
         stem = ctx.outdir / f"spectral_fit_{_safe(name)}_{model}"
         scale = spectrum.channel_scale(version)
-        path = spectral_fit.write_fit(stem.with_name(stem.name + ".fits"), s, fit, s.rate * scale,
+        path = write_fit(stem.with_name(stem.name + ".fits"), s, fit, s.rate * scale,
                          s.error * scale, version)
-        png = spectral_fit.plot_fit(stem.with_name(stem.name + ".png"), spectrum.CHANNELS,
-                                    s.rate * scale, s.error * scale, fit,
-                                    f"ISGRI {name} · {model} · {version}")
+        png = plot_fit(stem.with_name(stem.name + ".png"), spectrum.CHANNELS,
+                       s.rate * scale, s.error * scale, fit,
+                       f"ISGRI {name} · {model} · {version}")
         messages.append(f"{name}: {fit.summary()}")
         meta = {"product": "spectral_fit", "src_name": name, "xspec_model": model,
                 **{k: fit.values[k] for k in fit.names}, "flux": fit.flux, "flux_err": fit.flux_err}
@@ -388,8 +390,8 @@ class IsgriLightCurve(_IsgriProduct):
                 continue
             t = lc.table(origin, bin_s, scale)
             stem = ctx.outdir / f"isgri_lc_{_safe(lc.name)}"
-            path = lightcurve.write_lc(stem.with_name(stem.name + ".fits"), lc, t, meta)
-            png = lightcurve.plot_lc(stem.with_name(stem.name + ".png"), lc.name, t, meta)
+            path = isgri_lc.write_lc(stem.with_name(stem.name + ".fits"), lc, t, meta)
+            png = isgri_lc.plot_lc(stem.with_name(stem.name + ".png"), lc.name, t, meta)
             products.append(ProductFile(f"isgri_lc_{_safe(lc.name)}", "isgri_lc", fits=path, png=png,
                                         meta={"src_name": lc.name, "time_bin": bin_s, "time": "TIME",
                                               "rate": "RATE", "rate_err": "ERROR"}))

@@ -5,7 +5,9 @@ FITS with the extension names, order and columns of OSA/MMODA (``reference/instr
 PNG previews (every one marked as simulated) and DS9 region files. Instruments call it after
 their reduce step; nothing here computes science.
 
-Modules: :mod:`.plots` (shared previews, the simulated-data mark), :mod:`.isgri` (ISGRI mosaic;
-the MMODA catalogue, its FITS and DS9 region files and the mosaic preview, JEM-X's too), :mod:`.jemx` (JEM-X mosaic,
-catalogue, OGIP spectrum and response, light curve) and :mod:`.jemx_plots`.
+Modules: :mod:`.plots` (shared previews, the simulated-data mark); ISGRI: :mod:`.isgri` (mosaic;
+the MMODA catalogue, its FITS and DS9 region files and the mosaic preview, JEM-X's too),
+:mod:`.isgri_spectrum` (OGIP PHA, ARF, RMF), :mod:`.isgri_lc`, :mod:`.spectral_fit` (fit
+results and preview); JEM-X: :mod:`.jemx` (mosaic, catalogue, OGIP spectrum and response,
+light curve) and :mod:`.jemx_plots`.
 """
