@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 from tornado import web
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
@@ -26,34 +23,29 @@ from ..jobs.manager import JobManager
 from ..jobs.store import StoreError
 from . import oda_api, panels_api, rest
 from .base import LIMITS
+from .landing import LandingHandler
+from .serving import access_log, serving, show_access_log, until_signal
 
 __all__ = ["MMODAServe", "default_handlers", "make_app"]
 
 default_handlers = panels_api.default_handlers + rest.default_handlers + oda_api.default_handlers
 
 
-def _access_log(handler: web.RequestHandler) -> None:
-    """Tornado's access log without query strings: tokens travel there and are never logged."""
-    status = handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    logging.getLogger("tornado.access").log(
-        level, "%d %s %s %.1fms", status, handler.request.method, handler.request.path,
-        1000.0 * handler.request.request_time(),
-    )
-
-
 def make_app(manager: JobManager, *, tiers: TierTable | None = None, token_secret: str = "",
              base_url: str = "/", sync_wait: float = 2.0, **settings) -> web.Application:
-    """A tornado application serving ``default_handlers`` over ``manager``."""
+    """A tornado application serving ``default_handlers`` over ``manager``, and the landing
+    page at the base URL (with or without its trailing slash)."""
     prefix = "/" + base_url.strip("/") if base_url.strip("/") else ""
-    handlers = [(prefix + path, handler) for path, handler in default_handlers]
+    handlers = [(prefix + "/?", LandingHandler)]
+    handlers += [(prefix + path, handler) for path, handler in default_handlers]
     return web.Application(
         handlers,
         mmoda_manager=manager,
         mmoda_tiers=tiers or TierTable.load(),
         mmoda_token_secret=token_secret,
         mmoda_sync_wait=sync_wait,
-        log_function=_access_log,
+        mmoda_prefix=prefix,
+        log_function=access_log,
         **settings,
     )
 
@@ -81,6 +73,8 @@ class MMODAServe(Application):
                          "names when listening on loopback (no DNS rebinding), else any").tag(config=True)
     idle_timeout = Float(30.0, min=1.0, help="Seconds an idle or half-open connection is kept").tag(config=True)
     body_timeout = Float(60.0, min=1.0, help="Seconds a request body may take to arrive").tag(config=True)
+    log_requests = Bool(True, help="Log every request on stderr whatever --log-level: method, path, "
+                        "status and milliseconds (never the query string, where tokens travel)").tag(config=True)
 
     @default("allowed_hosts")
     def _default_hosts(self) -> list[str]:
@@ -128,29 +122,23 @@ class MMODAServe(Application):
         manager = self.init_manager()
         await manager.start()
         app = self.init_app(manager)
+        if self.log_requests:
+            show_access_log(self.log.handlers[0].formatter if self.log.handlers else None)
         # tornado's own caps sit above the handlers' (base.LIMITS), which answer 413/414/431
-        server = HTTPServer(app, xheaders=False, idle_connection_timeout=self.idle_timeout,
-                            body_timeout=self.body_timeout, max_header_size=1024 * 1024,
-                            max_body_size=LIMITS["body"] + 1024 * 1024)
-        sockets = bind_sockets(self.port, self.ip)
-        server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        if self.announce:
-            print(f"mmoda serve: listening on http://{self.ip}:{port}{self.base_url}", flush=True)
-        if not self.token_secret:
-            self.log.warning("no token secret configured: every token will be refused")
-        disk = manager.disk_usage()
-        budget = manager.retention_max_bytes
-        print(f"mmoda serve: disk {disk['products_bytes'] / 1e6:.1f} MB in {disk['jobs']} job folder(s), "
-              f"cache {disk['cache_bytes'] / 1e6:.1f} MB in {disk['cache_entries']} entries; budget "
-              + (f"{budget / 2**30:.1f} GiB" if budget is not None else "none")
-              + " (--JobManager.retention_max_bytes)", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        server.stop()
+        async with serving(app, self.ip, self.port, xheaders=False, idle_connection_timeout=self.idle_timeout,
+                           body_timeout=self.body_timeout, max_header_size=1024 * 1024,
+                           max_body_size=LIMITS["body"] + 1024 * 1024) as port:
+            if self.announce:
+                print(f"mmoda serve: listening on http://{self.ip}:{port}{self.base_url}", flush=True)
+            if not self.token_secret:
+                self.log.warning("no token secret configured: every token will be refused")
+            disk = manager.disk_usage()
+            budget = manager.retention_max_bytes
+            print(f"mmoda serve: disk {disk['products_bytes'] / 1e6:.1f} MB in {disk['jobs']} job folder(s), "
+                  f"cache {disk['cache_bytes'] / 1e6:.1f} MB in {disk['cache_entries']} entries; budget "
+                  + (f"{budget / 2**30:.1f} GiB" if budget is not None else "none")
+                  + " (--JobManager.retention_max_bytes)", flush=True)
+            await until_signal()
         if not await manager.stop():
             # a product did not reach a stopping point in time: its job is released in the
             # store and resumes on the next start, so ending here loses nothing

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..errors import PublicError
-from ..instruments import registry
-from .rest import API, RestHandler, public_errors
+from .rest import API, RestHandler, public_errors, requested_product
 
 __all__ = ["default_handlers", "science_windows", "cluster_model"]
 
@@ -45,18 +43,7 @@ class CheckHandler(RestHandler):
     @public_errors
     async def post(self) -> None:
         rights = self.current_rights()
-        body = self.json_body()
-        instrument, product = body.get("instrument"), body.get("product")
-        if not isinstance(instrument, str) or instrument not in registry():
-            raise PublicError(f"'instrument' must be one of {', '.join(registry())}; got {instrument!r}.",
-                              parameter="instrument", value=instrument)
-        inst = registry()[instrument]
-        if not isinstance(product, str) or product not in inst.products:
-            raise PublicError(f"'product' must be one of {', '.join(sorted(inst.products))}; got {product!r}.",
-                              parameter="product", value=product)
-        params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise PublicError("'params' must be an object of parameter values.", parameter="params")
+        instrument, product, params = requested_product(self.json_body())
 
         def check() -> dict[str, Any]:
             _, parsed = self.manager.prepare(instrument, product, dict(params), rights)

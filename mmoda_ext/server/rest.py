@@ -19,7 +19,7 @@ from ..instruments import registry
 from ..models import Job
 from .base import MMODAHandler, check_session_id, loads_bounded
 
-__all__ = ["default_handlers", "openapi_path"]
+__all__ = ["default_handlers", "openapi_path", "requested_product"]
 
 API = "/api/v1"
 
@@ -52,6 +52,23 @@ def job_model(job: Job, base: str) -> dict[str, Any]:
     d["url"] = f"{base}/jobs/{job.job_id}"
     d["products_url"] = f"{base}/jobs/{job.job_id}/products"
     return d
+
+
+def requested_product(body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """``(instrument, product, params)`` of a submit or check body; a ``PublicError`` naming
+    the field at fault otherwise (one check for ``POST /jobs`` and ``POST /check``)."""
+    instrument, product = body.get("instrument"), body.get("product")
+    if not isinstance(instrument, str) or instrument not in registry():
+        raise PublicError(f"'instrument' must be one of {', '.join(registry())}; got {instrument!r}.",
+                          parameter="instrument", value=instrument)
+    products = registry()[instrument].products
+    if not isinstance(product, str) or product not in products:
+        raise PublicError(f"'product' must be one of {', '.join(sorted(products))}; got {product!r}.",
+                          parameter="product", value=product)
+    params = body.get("params") or {}
+    if not isinstance(params, dict):
+        raise PublicError("'params' must be an object of parameter values.", parameter="params")
+    return instrument, product, params
 
 
 class RestHandler(MMODAHandler):
@@ -121,21 +138,12 @@ class JobsHandler(RestHandler):
     async def post(self) -> None:
         rights = self.current_rights()
         body = self.json_body()
-        instrument, product = body.get("instrument"), body.get("product")
-        if not isinstance(instrument, str) or instrument not in registry():
-            raise PublicError(f"'instrument' must be one of {', '.join(registry())}; got {instrument!r}.",
-                              parameter="instrument", value=instrument)
-        params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise PublicError("'params' must be an object of parameter values.", parameter="params")
+        instrument, product, params = requested_product(body)
         query_type = body.get("query_type", "Real")
         if query_type not in ("Real", "Dummy"):
             raise PublicError(f"'query_type' must be Real or Dummy; got {query_type!r}.",
                               parameter="query_type", value=query_type)
         inst = registry()[instrument]
-        if not isinstance(product, str) or product not in inst.products:
-            raise PublicError(f"'product' must be one of {', '.join(sorted(inst.products))}; got {product!r}.",
-                              parameter="product", value=product)
         raw = dict(params)
         if "query_type" in inst.param_set(product).names():
             raw["query_type"] = query_type

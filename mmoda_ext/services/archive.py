@@ -34,7 +34,6 @@ import io
 import json
 import math
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -43,8 +42,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tornado import web
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 from traitlets import Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application, LoggingConfigurable
 
@@ -53,7 +50,7 @@ from ..access.tiers import TierTable
 from ..archive.scw import parse_scw_id
 from ..archive.store import Archive
 from ..errors import AccessError, ParameterError, PublicError
-from ..server.app import _access_log
+from ..server.serving import access_log, serving, until_signal
 
 __all__ = ["ArchiveCore", "ArchiveService", "main"]
 
@@ -397,7 +394,7 @@ default_handlers = [
 def make_app(core: ArchiveCore, hub_auth: Any, base_url: str = "/") -> web.Application:
     prefix = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
     return web.Application([(prefix + p, h) for p, h in default_handlers],
-                           archive_core=core, hub_auth=hub_auth, log_function=_access_log)
+                           archive_core=core, hub_auth=hub_auth, log_function=access_log)
 
 
 class ArchiveService(Application):
@@ -463,19 +460,12 @@ class ArchiveService(Application):
         archive = Archive(root=self.archive_root or None)
         core = ArchiveCore(archive, TierTable.load(self.tiers_file or None), parent=self)
         app = make_app(core, self.init_hub_auth(), self.base_url)
-        server = HTTPServer(app, xheaders=True)
-        sockets = bind_sockets(self.port, self.ip)
-        server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        self.log.info("mmoda-archive: http://%s:%d%s (archive %s)", self.ip, port, self.base_url,
-                      archive.root)
-        loop = asyncio.get_running_loop()
-        loop.run_in_executor(None, lambda: (archive.index, archive.sky))  # warm up in the background
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        server.stop()
+        async with serving(app, self.ip, self.port, xheaders=True) as port:
+            self.log.info("mmoda-archive: http://%s:%d%s (archive %s)", self.ip, port, self.base_url,
+                          archive.root)
+            loop = asyncio.get_running_loop()
+            loop.run_in_executor(None, lambda: (archive.index, archive.sky))  # warm up in the background
+            await until_signal()
         core.close()
 
     def start(self) -> None:

@@ -25,7 +25,6 @@ import asyncio
 import hashlib
 import os
 import secrets
-import signal
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -33,12 +32,10 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web, websocket
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 from traitlets import Float, Integer, Unicode, default
 from traitlets.config import Application, LoggingConfigurable
 
-from ..server.app import _access_log
+from ..server.serving import access_log, serving, until_signal
 
 __all__ = ["DashboardGuard", "DashboardsService", "main"]
 
@@ -219,7 +216,7 @@ def make_app(guard: DashboardGuard, hub_auth: HubOAuth, prefix: str,
             (gateway_prefix + "clusters/" + _NAME + r"/?(.*)", GatewayPathRedirect),
         ],
         dashboard_guard=guard, hub_auth=hub_auth, prefix=prefix,
-        cookie_secret=secrets.token_bytes(32), log_function=_access_log,
+        cookie_secret=secrets.token_bytes(32), log_function=access_log,
         websocket_max_message_size=64 << 20,
     )
 
@@ -250,17 +247,10 @@ class DashboardsService(Application):
         hub_auth = HubOAuth.instance(parent=self, cache_max_age=min(
             60, int(os.environ.get("MMODA_AUTH_REFRESH_AGE") or 60)))
         app = make_app(guard, hub_auth, self.base_url)
-        server = HTTPServer(app, xheaders=True)
-        sockets = bind_sockets(self.port, self.ip)
-        server.add_sockets(sockets)
-        self.log.info("mmoda-dashboards on http://%s:%d%s -> %s", self.ip,
-                      sockets[0].getsockname()[1], self.base_url, guard.gateway_url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        server.stop()
+        async with serving(app, self.ip, self.port, xheaders=True) as port:
+            self.log.info("mmoda-dashboards on http://%s:%d%s -> %s", self.ip, port, self.base_url,
+                          guard.gateway_url)
+            await until_signal()
 
     def start(self) -> None:
         asyncio.run(self.serve())
