@@ -1,7 +1,7 @@
 """Disk used by what MMODA caches on a user's machine, and a size limit that bounds it.
 
 Two folders grow as requests run: the archive (per-window data, regenerated identically
-when missing: ISGRI ~0.8 MB, JEM-X ~20 MB per unit and science window, and the window index)
+when missing: ISGRI ~2.2 MB (uncompressed, for fast reading), JEM-X ~20 MB per unit and science window, and the window index)
 and the provenance cache (per-window decoded images, ~1.5 MB per window). Both are caches:
 anything removed is recomputed, identically, when a later request needs it. ``mmoda run``
 prints what it added; ``mmoda archive du`` shows the totals; ``mmoda archive clean`` and the
