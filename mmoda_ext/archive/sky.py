@@ -25,7 +25,7 @@ import numpy as np
 from astropy.table import Table
 
 from ..errors import ParameterError
-from . import spectra
+from ..science import spectra
 from .variability import Variability
 
 __all__ = ["SkySource", "SkyModel", "BUILTIN_SKY", "COLUMNS", "normalise_name", "CRAB_PHOTON_FLUX_20_40"]

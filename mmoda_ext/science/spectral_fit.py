@@ -5,8 +5,8 @@ Models (XSPEC names and conventions, E in keV, N(E) in ph cm⁻² s⁻¹ keV⁻�
 ``powerlaw``  K E^-Γ                   (K at 1 keV)
 ``cutoffpl``  K E^-Γ exp(-E/E_c)
 
-The model is integrated over the response's input-energy bins with the archive's exact
-integrator (:func:`..archive.spectra.integrate`), multiplied by the ARF and folded through
+The model is integrated over the response's input-energy bins with the simulation's exact
+integrator (:func:`.spectra.integrate`), multiplied by the ARF and folded through
 the RMF. Internally the normalisation is fitted at a pivot energy (less correlated with Γ)
 and reported at 1 keV, as XSPEC does.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from ..archive import spectra
+from . import spectra
 
 __all__ = ["MODELS", "FitResult", "fit_spectrum", "model_rates", "photon_flux", "energy_flux",
            "UNITS"]

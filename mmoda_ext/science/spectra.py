@@ -1,4 +1,5 @@
-"""Spectral shapes and their exact integration over energy bins (no I/O).
+"""Spectral shapes and their exact integration over energy bins (no I/O): one definition shared
+by the simulated sky (:mod:`..archive.sky`) and the spectral fits (:mod:`.spectral_fit`).
 
 Models (photon index ``gamma`` > 0 means a falling spectrum, N(E) in ph cm^-2 s^-1 keV^-1):
 
