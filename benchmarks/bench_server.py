@@ -26,6 +26,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from benchmarks.report import aim
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -91,6 +93,7 @@ def cached_repeat(srv, repeats: int = 15) -> dict:
           f"{out['repeat_server_cpu_ms']:.1f} ms server CPU per answer "
           f"-> {c_first / max(c_repeat, 1e-9):.1f}x less server CPU than encoding")
     print(f"  oda_api get_product end to end     {out['oda_api_end_to_end_ms']:8.1f} ms (adds the client's decoding)")
+    aim("cached repeat, server CPU per answer", out["repeat_server_cpu_ms"], "<", 30, " ms", digits=1)
     return out
 
 
@@ -161,6 +164,9 @@ def load(srv, users: int = 20) -> dict:
     print(f"  submit latency p50 {out['submit_p50_ms']:.1f} ms, p99 {out['submit_p99_ms']:.1f} ms")
     print(f"  done {len(done)}/{expected}, lost {out['lost']}, each ran exactly once: {ran_once}")
     print(f"  most jobs running at once: {peak_user} of one user (tier limit 2), {peak_all} in all (4 slots)")
+    aim("load: jobs lost", out["lost"], "<=", 0, digits=0)
+    aim("load: jobs run more than once", len(runs) - len(set(runs)), "<=", 0, digits=0)
+    aim("load: most jobs of one user running at once", peak_user, "<=", 2, digits=0)
     return out
 
 
