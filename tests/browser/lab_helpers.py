@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+
+from extension_helpers import LocalProcess, free_port, jupyter_command  # noqa: E402
 
 #: user settings of the test lab; no news/update settings here: the environment's own
 #: ``share/jupyter/lab/settings/overrides.d/mmoda.json`` must keep the news pop-up away
@@ -24,12 +22,6 @@ SETTINGS = {
 NEWS_POPUP = "text=/notified about official Jupyter news/"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def shared_archive(tmp_path_factory) -> Path:
     """One archive folder per test session (per-window data generated once for every test dir)."""
     path = tmp_path_factory.getbasetemp() / "mmoda-widgets-archive"
@@ -37,7 +29,7 @@ def shared_archive(tmp_path_factory) -> Path:
     return path
 
 
-class LabServer:
+class LabServer(LocalProcess):
     """``jupyter lab`` as a subprocess; ``url`` and ``token`` once it answers; stopped by PID."""
 
     def __init__(self, workdir: Path, archive: Path, root: Path | None = None,
@@ -50,7 +42,6 @@ class LabServer:
         self.token = secrets.token_hex(16)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
         self.log = self.workdir / "lab.log"
 
     def env(self) -> dict[str, str]:
@@ -66,25 +57,10 @@ class LabServer:
     def start(self, timeout: float = 120.0) -> LabServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
-        cmd = [self.python, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-               f"--ServerApp.root_dir={self.root}", "--ServerApp.port_retries=0"]
-        if os.geteuid() == 0:
-            cmd.append("--allow-root")
-        with open(self.log, "w") as fh:
-            self.proc = subprocess.Popen(cmd, env=self.env(), stdout=fh, stderr=subprocess.STDOUT, cwd=self.root)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("jupyter lab exited:\n" + self.log.read_text()[-3000:])
-            try:
-                r = httpx.get(self.url + "/mmoda/api/v1/whoami", headers=self.headers, timeout=2)
-                if r.status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise RuntimeError("jupyter lab did not answer in time:\n" + self.log.read_text()[-3000:])
+        cmd = jupyter_command("lab", self.port, self.root, python=self.python)
+        self.spawn(cmd, env=self.env(), cwd=self.root, log=self.log, ready_url=self.url + "/mmoda/api/v1/whoami",
+                   headers=self.headers, timeout=timeout)
+        return self
 
     @property
     def headers(self) -> dict[str, str]:
@@ -93,16 +69,6 @@ class LabServer:
     def kernel_env(self) -> dict[str, str]:
         """What a kernel of this server sees (the extension's variables and the lab token)."""
         return {"DISPATCHER_URL": self.url + "/mmoda", "JUPYTER_TOKEN": self.token}
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.proc = None
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -37,7 +37,52 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class JupyterServer:
+def jupyter_command(app: str, port: int, root_dir: Path, *args: str, python: str = sys.executable) -> list[str]:
+    """``jupyter server`` or ``jupyter lab`` on 127.0.0.1:``port`` only (no retry on another port)."""
+    cmd = [python, "-m", "jupyter", app, "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+           "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root_dir}", *args]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return cmd
+
+
+class LocalProcess:
+    """A server subprocess on 127.0.0.1 (output in a log file), ready once a URL answers 200;
+    stopped by PID. Shared by ``JupyterServer`` here and ``LabServer`` (tests/browser)."""
+
+    proc: subprocess.Popen | None = None
+
+    def spawn(self, cmd: list[str], *, env: dict[str, str], cwd: Path, log: Path, ready_url: str,
+              headers: dict[str, str], timeout: float) -> None:
+        with open(log, "w") as fh:
+            self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        name = " ".join(Path(c).name for c in cmd[:4])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited:\n" + log.read_text()[-4000:])
+            try:
+                if httpx.get(ready_url, headers=headers, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{name} did not answer in time:\n" + log.read_text()[-4000:])
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Signal the process (SIGTERM: a clean stop), wait for it, SIGKILL it if it lingers."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+
+
+class JupyterServer(LocalProcess):
     """``jupyter server`` with the extensions enabled in the venv; stopped by PID."""
 
     def __init__(self, workdir: Path, env: dict[str, str] | None = None, *args: str) -> None:
@@ -51,43 +96,17 @@ class JupyterServer:
         for key in ("ODA_TOKEN", "DISPATCHER_URL", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_USER"):
             self.env.pop(key, None)
         self.args = list(args)
-        self.proc: subprocess.Popen | None = None
         self.log = self.workdir / "server.log"
 
     def start(self, timeout: float = 90.0) -> JupyterServer:
-        cmd = [JUPYTER, "server", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-               f"--ServerApp.root_dir={self.home}", *self.args]
-        if os.geteuid() == 0:
-            cmd.append("--allow-root")
-        with open(self.log, "w") as fh:
-            self.proc = subprocess.Popen(cmd, cwd=self.home, env=self.env, stdout=fh, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("jupyter server exited:\n" + self.log.read_text()[-4000:])
-            try:
-                if httpx.get(self.url + "/api/status", headers=self.auth, timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("jupyter server did not answer in time:\n" + self.log.read_text()[-4000:])
+        cmd = jupyter_command("server", self.port, self.home, f"--IdentityProvider.token={self.token}", *self.args)
+        self.spawn(cmd, env=self.env, cwd=self.home, log=self.log, ready_url=self.url + "/api/status",
+                   headers=self.auth, timeout=timeout)
+        return self
 
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"}
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.proc = None
 
 
 def run_in_kernel(base_url: str, headers: dict[str, str], code: str, timeout: float = 300.0) -> str:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+from extension_helpers import LocalProcess
 
 from mmoda_ext.access.tokens import issue_token
 from mmoda_ext.instruments.empty import STATE_FILE
@@ -24,7 +25,7 @@ SECRET = "secretkey_test"
 REPO = Path(__file__).resolve().parents[2]
 
 
-class ServeProcess:
+class ServeProcess(LocalProcess):
     """``mmoda serve`` as a subprocess; ``url`` once it answers; stopped by PID."""
 
     def __init__(self, workdir: Path, archive: Path, *extra: str, port: int = 0) -> None:
@@ -66,16 +67,6 @@ class ServeProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("mmoda serve did not answer in time")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.proc = None
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs (a crash)."""
