@@ -16,7 +16,8 @@ guard, whatever the caller's client does:
   ``osa_version``, OSA11.2-beta needs the restricted-OSA right and OSA11.0 data from rev 1626;
 * a window's **data** are served only for windows the caller selected (in the last
   ``grant_seconds``), so fetching files one by one cannot go around the limits; private
-  windows only to the private tier;
+  windows only to the private tier. The grants are kept in ``grants_file`` (SQLite in the
+  hub's state folder), so a restart of the service does not break running jobs;
 * what the index says about a window (id, pointing, time, ``private`` flag) is public, as the
   INTEGRAL observation log is: ``cone`` and ``windows`` show it so that the analysis can say
   how many private windows it left out, but that grants no data.
@@ -34,10 +35,12 @@ import io
 import json
 import math
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -95,6 +98,15 @@ class ArchiveCore(LoggingConfigurable):
                                "the caller who selected it.")
     generate_threads = Integer(2, min=1, config=True,
                                help="Threads generating per-window data files on demand.")
+    grants_file = Unicode(config=True,
+                          help="SQLite file keeping the grants (who selected which window, until "
+                               "when), so that a restart of the service does not break running jobs; "
+                               "default $MMODA_HUB_STATE/mmoda-archive/grants.sqlite, '' = memory only.")
+
+    @default("grants_file")
+    def _default_grants_file(self) -> str:
+        state = os.environ.get("MMODA_HUB_STATE")
+        return str(Path(state) / "mmoda-archive" / "grants.sqlite") if state else ""
 
     def __init__(self, archive: Archive, tiers: TierTable, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -105,9 +117,32 @@ class ArchiveCore(LoggingConfigurable):
         self._grants: dict[str, dict[str, float]] = {}
         self._making: dict[tuple[str, str], asyncio.Future] = {}
         self._pool = ThreadPoolExecutor(self.generate_threads, thread_name_prefix="mmoda-archive-gen")
+        self._db: sqlite3.Connection | None = None
+        if self.grants_file:
+            self._open_grants(Path(self.grants_file))
+
+    def _open_grants(self, path: Path) -> None:
+        """Open (or create) the grants file and load the grants still valid."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            db.execute("CREATE TABLE IF NOT EXISTS grants (user TEXT NOT NULL, scw_id TEXT NOT NULL, "
+                       "until REAL NOT NULL, PRIMARY KEY (user, scw_id))")
+            db.execute("DELETE FROM grants WHERE until < ?", (time.time(),))
+            rows = db.execute("SELECT user, scw_id, until FROM grants").fetchall()
+        except sqlite3.Error as exc:
+            raise RuntimeError(f"the archive service's grants file {str(path)!r} cannot be used "
+                               f"({exc}); fix or remove it (ArchiveCore.grants_file)") from exc
+        for user, scw_id, until in rows:
+            self._grants.setdefault(user, {})[scw_id] = until
+        self._db = db
+        self.log.info("archive grants: %d kept in %s", len(rows), path)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     # -- who is asking ---------------------------------------------------------------------
     def rights_for(self, model: dict[str, Any]) -> Rights:
@@ -156,9 +191,15 @@ class ArchiveCore(LoggingConfigurable):
             grants = self._grants.setdefault(rights.user, {})
             for scw_id in [k for k, t in grants.items() if t < now]:
                 del grants[scw_id]
-            for w in windows:
-                if rights.private_data or not w.private:
-                    grants[w.scw_id] = until
+            granted = [w.scw_id for w in windows if rights.private_data or not w.private]
+            for scw_id in granted:
+                grants[scw_id] = until
+            if self._db is not None:  # kept across restarts of the service
+                with self._db:
+                    self._db.execute("BEGIN")
+                    self._db.execute("DELETE FROM grants WHERE user = ? AND until < ?", (rights.user, now))
+                    self._db.executemany("INSERT OR REPLACE INTO grants VALUES (?, ?, ?)",
+                                         [(rights.user, scw_id, until) for scw_id in granted])
 
     def _granted(self, rights: Rights, scw_id: str) -> bool:
         with self._lock:

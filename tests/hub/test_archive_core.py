@@ -87,3 +87,38 @@ async def test_data_only_for_selected_public_windows(core):
         await core.data_path(_user(core, "eve"), "isgri", ws[0]["scw_id"])
     with pytest.raises(ParameterError, match="instrument"):
         await core.data_path(dan, "spi", ws[0]["scw_id"])
+
+
+async def test_grants_survive_a_restart_of_the_service(sky_archive, tmp_path):
+    """A window selected before a restart stays downloadable after it (a running job's
+    workers fetch it later); expired grants are not kept; the file is refused clearly when bad."""
+    import time
+
+    archive = sky_archive("archive-core")
+    grants = tmp_path / "state" / "grants.sqlite"
+    first = ArchiveCore(archive, TierTable.load(), grants_file=str(grants))
+    fay = _user(first, "fay")
+    windows = first.select(fay, PRIV)["windows"]
+    first.close()  # the service stops (or dies)
+    again = ArchiveCore(archive, TierTable.load(), grants_file=str(grants))
+    try:
+        path = await again.data_path(_user(again, "fay"), "isgri", windows[0]["scw_id"])
+        assert path.is_file()
+        with pytest.raises(AccessError, match="Select it first"):  # still per user
+            await again.data_path(_user(again, "gus"), "isgri", windows[0]["scw_id"])
+    finally:
+        again.close()
+    short = ArchiveCore(archive, TierTable.load(), grants_file=str(grants), grant_seconds=1.0)
+    short.select(_user(short, "hal"), PRIV)
+    short.close()
+    time.sleep(1.1)
+    later = ArchiveCore(archive, TierTable.load(), grants_file=str(grants))
+    try:
+        with pytest.raises(AccessError, match="Select it first"):
+            await later.data_path(_user(later, "hal"), "isgri", windows[0]["scw_id"])
+    finally:
+        later.close()
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database")
+    with pytest.raises(RuntimeError, match="bad.sqlite.*cannot be used"):
+        ArchiveCore(archive, TierTable.load(), grants_file=str(bad))
