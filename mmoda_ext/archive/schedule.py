@@ -11,7 +11,12 @@ Faithful to how INTEGRAL observed (instruments.md §1.6, §9):
 * pointings of 1800-3600 s (longer later in the mission) separated by slews;
 * a few campaigns are fixed on real dates: Crab calibrations in revolutions 102 and 665 (the
   windows 010200230010 and 066500220010 used by MMODA's own tests), XTE J1550-564 in 2003, the V404
-  Cyg outburst in June 2015, the Crab in February 2016, the Galactic centre in March 2017.
+  Cyg outburst in June 2015 (from revolution 1555), the Crab in February 2016, the Galactic centre in
+  March 2017 (``FORCED``);
+* further campaigns interrupt the plan as real ToOs and monitoring programmes did (``TOO_CAMPAIGNS``,
+  ``BULGE_MONITORING``, ``PROGRAMME_FIELDS``): the planned pointings they overlap are replaced, the
+  revolutions they do not touch keep every pointing (id, time, attitude) of the plan. Each entry names its source of information;
+  ``[R]`` marks dates recalled from the literature and not yet checked against the INTEGRAL archive.
 
 Everything is drawn from ``numpy.random.default_rng`` seeded per revolution, so the plan does not
 depend on the order of evaluation. ``build_plan(seed)`` returns plain numpy arrays.
@@ -183,6 +188,42 @@ FORCED = [
 #: (start, end) without science (e.g. the 2020 safe mode)
 OUTAGES = [(to_ijd("2020-09-22T00:00:00"), to_ijd("2020-10-05T00:00:00"))]
 
+#: (name, pattern, (start, end), ra, dec, source): ToOs on their real dates, laid over the plan
+TOO_CAMPAIGNS = [
+    ("3C 279 ToO", "5x5", ("2015-06-15T12:00:00", "2015-06-17T00:00:00"), 194.0465, -5.7893,
+     "INTEGRAL ToO on the 2015 June 16 gamma-ray flare of 3C 279, just before the V404 Cyg ToO "
+     "(Bottacini et al. 2016, ApJ 832, 17) [R]"),
+    ("MAXI J1820+070 ToO", "hex", ("2018-03-16T00:00:00", "2018-04-08T00:00:00"), 275.0914, 7.1854,
+     "INTEGRAL ToO on the 2018 outburst of MAXI J1820+070, hard state in March-April 2018 "
+     "(Roques & Jourdain 2019, ApJ 870, 92) [R]"),
+]
+#: the Galactic bulge monitoring programme: one 7-pointing hexagon of 1800 s on the Galactic centre
+#: in every revolution in which the bulge is visible (Kuulkers et al. 2007, A&A 466, 595: from
+#: 2005 February, ~3.5 h per revolution) [R]; kept here until the end of 2013
+BULGE_MONITORING = dict(name="Galactic bulge monitoring", pattern="hex", ra=266.405, dec=-28.936,
+                        start="2005-02-17T00:00:00", end="2014-01-01T00:00:00", pointing_s=1800.0,
+                        source="Kuulkers et al. 2007, A&A 466, 595 [R]")
+#: pointed fields of the extragalactic and Galactic programmes that the plan's FIELDS miss (each is
+#: the position of its main source in the sky model): one 7-pointing hexagon a year in a revolution
+#: where the field is visible. The dates are simulated, not historical; they give every sky-model
+#: source some exposure, as INTEGRAL's all-sky exposure map does (Bird et al. 2016).
+PROGRAMME_FIELDS = [
+    ("NGC 2110", 88.047, -7.456), ("Sco X-1", 244.979, -15.640), ("S5 0716+714", 110.472, 71.343),
+    ("NGC 7172", 330.508, -31.870), ("Cyg X-2", 326.171, 38.321), ("4U 1626-67", 248.070, -67.462),
+    ("NGC 3516", 166.698, 72.569), ("H 0557-385", 89.508, -38.334), ("4U 2129+12", 322.493, 12.167),
+    ("GRO J1008-57", 152.445, -58.293), ("Mrk 509", 311.040, -10.724), ("NGC 3783", 174.757, -37.739),
+    ("NGC 2992", 146.425, -14.326), ("NGC 3227", 155.877, 19.865), ("NGC 5506", 213.312, -3.208),
+    ("NGC 6814", 295.669, -10.324), ("NGC 7582", 349.598, -42.371), ("NGC 5548", 214.498, 25.137),
+    ("NGC 7213", 332.318, -47.167), ("NGC 3281", 157.967, -34.854), ("NGC 526A", 20.977, -35.066),
+    ("NGC 788", 30.277, -6.816), ("NGC 1365", 53.402, -36.140), ("NGC 1068", 40.670, -0.013),
+    ("NGC 6240", 253.245, 2.401), ("Mrk 110", 141.304, 52.286), ("Mrk 279", 208.264, 69.308),
+    ("ESO 103-035", 279.585, -65.427), ("IGR J21247+5058", 321.164, 50.974), ("Ark 120", 79.047, -0.150),
+    ("3C 120", 68.296, 5.354), ("3C 382", 278.764, 32.696), ("PKS 1510-089", 228.210, -9.100),
+    ("MCG+8-11-11", 88.723, 46.440),
+]
+PROGRAMME_BLOCK_D = 0.35  # about 12 pointings
+PROGRAMME_YEARS = (2003, 2024)
+
 
 def _forced_blocks():
     """[(t0, t1, name, ra, dec, pattern)] of the fixed campaigns, in IJD."""
@@ -286,8 +327,8 @@ def _plan_blocks(seed: int):
     return [np.array(c, dtype=d) for c, d in zip(cols, dtypes, strict=True)], names
 
 
-def build_plan(seed: int) -> dict[str, np.ndarray | list]:
-    """The pointing and slew science windows of the whole mission, vectorised over pointings."""
+def _base_plan(seed: int) -> dict[str, np.ndarray | list]:
+    """The planned pointings (random fields and ``FORCED`` campaigns), vectorised over pointings."""
     (b_rev, b_t0, b_t1, b_field, b_lon, b_lat, b_pat, b_priv, b_nom), names = _plan_blocks(seed)
     rng = np.random.default_rng([seed, 0x5C3])
     length_s = (b_t1 - b_t0) * 86400.0
@@ -341,3 +382,138 @@ def build_plan(seed: int) -> dict[str, np.ndarray | list]:
         ontime=ontime, deadc=deadc, private=private, target=b_field[blk].astype(np.int16),
         slew_s=slew, names=names,
     )
+
+
+# --- campaigns laid over the plan --------------------------------------------------------------
+_SLEW_MARGIN_S = 1200.0  # room left at a block's end for the slew to the next planned pointing
+
+
+def _science_spans(revs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rs = rev_start(revs)
+    period = rev_start(revs + 1) - rs
+    return rs + SCIENCE_PHASE[0] * period, np.minimum(rs + SCIENCE_PHASE[1] * period, END_IJD)
+
+
+def _overlay_blocks(seed: int) -> list[tuple[float, float, str, float, float, str, float]]:
+    """[(t0, t1, rev, name, ra, dec, pattern, pointing_s)] of the overlay campaigns, disjoint, by time."""
+    busy = [(a, b) for a, b, *_ in _forced_blocks()] + list(OUTAGES)
+    revs = np.arange(FIRST_REV, last_rev() + 1)
+    s0, s1 = _science_spans(revs)
+    blocks = []
+    for name, pattern, (start, end), ra, dec, _source in TOO_CAMPAIGNS:
+        t0, t1 = to_ijd(start), to_ijd(end)
+        for j in np.nonzero((s0 < t1) & (s1 > t0))[0]:
+            a, b = max(float(s0[j]), t0), min(float(s1[j]), t1)
+            if b - a > 0.1:
+                blocks.append((a, b, int(revs[j]), name, ra, dec, pattern, 0.0))
+        busy.append((t0, t1))
+    # revolutions touched by a fixed campaign or an outage take no monitoring or programme block
+    taken = np.zeros(revs.size, bool)
+    for x, y in busy:
+        taken |= (s0 < y) & (s1 > x)
+    sun = unit(*sun_radec(0.5 * (s0 + s1)))
+    # bulge monitoring: the first 3.5 h of every revolution in which the Galactic centre is visible
+    bm = BULGE_MONITORING
+    ang = np.degrees(np.arccos(np.clip(sun @ unit(bm["ra"], bm["dec"]), -1, 1)))
+    length = (7 * (1.06 * bm["pointing_s"] + 140.0) + 900.0 + _SLEW_MARGIN_S) / 86400.0  # room for 7
+    ok = ((ang >= SUN_RANGE[0] + HALF_SIZE["hex"]) & (ang <= SUN_RANGE[1] - HALF_SIZE["hex"]) & ~taken
+          & (s0 >= to_ijd(bm["start"])) & (s0 + length <= to_ijd(bm["end"])) & (s1 - s0 > length + 1.0))
+    for j in np.nonzero(ok)[0]:
+        blocks.append((float(s0[j]), float(s0[j] + length), int(revs[j]), bm["name"], bm["ra"], bm["dec"],
+                       bm["pattern"], bm["pointing_s"]))
+    # programme fields: the last PROGRAMME_BLOCK_D days of one visible revolution a year
+    year = np.floor(2000.0 + (0.5 * (s0 + s1)) / 365.25).astype(int)
+    years = range(PROGRAMME_YEARS[0], PROGRAMME_YEARS[1] + 1)
+    bounds = np.searchsorted(year, [*years, years[-1] + 1])  # revolutions are in time order
+    pf = np.array([(ra, dec) for _, ra, dec in PROGRAMME_FIELDS])
+    ang_all = np.degrees(np.arccos(np.clip(sun @ unit(pf[:, 0], pf[:, 1]).T, -1, 1)))
+    vis_all = ((ang_all >= SUN_RANGE[0] + HALF_SIZE["hex"]) & (ang_all <= SUN_RANGE[1] - HALF_SIZE["hex"])
+               & (s1 - s0 > 1.0)[:, None])
+    u = np.random.default_rng([seed, 0x9F0]).random((len(PROGRAMME_FIELDS), len(years)))
+    for k, (name, ra, dec) in enumerate(PROGRAMME_FIELDS):
+        for iy in range(len(years)):
+            lo, hi = bounds[iy], bounds[iy + 1]
+            cand = lo + np.nonzero(vis_all[lo:hi, k] & ~taken[lo:hi])[0]
+            if not cand.size:
+                continue
+            j = int(cand[int(u[k, iy] * cand.size)])
+            taken[j] = True
+            blocks.append((float(s1[j] - PROGRAMME_BLOCK_D), float(s1[j]), int(revs[j]), f"{name} field",
+                           ra, dec, "hex", 0.0))
+    return sorted(blocks)
+
+
+def _overlay_pointings(seed: int, blocks: list, names: list[str]) -> dict[str, np.ndarray]:
+    """The pointings of the overlay blocks (attitude from the pattern, durations, dead time), vectorised."""
+    rng = np.random.default_rng([seed, 0x0E7])
+    t0, t1 = np.array([b[0] for b in blocks]), np.array([b[1] for b in blocks])
+    b_rev = np.array([b[2] for b in blocks], dtype=np.int32)
+    for b in blocks:
+        if b[3] not in names:
+            names.append(b[3])
+    b_target = np.array([names.index(b[3]) for b in blocks], dtype=np.int16)
+    b_ra, b_dec = np.array([b[4] for b in blocks]), np.array([b[5] for b in blocks])
+    b_pat = np.array([PATTERN_IDS[b[6]] for b in blocks])
+    tmid = 0.5 * (t0 + t1)
+    planned = np.clip((2000.0 + 1300.0 * np.clip((tmid - 1100.0) / 2900.0, 0, 1)) * rng.uniform(0.9, 1.1, t0.size),
+                      1800.0, 3600.0)
+    nominal = np.where(np.array([b[7] for b in blocks]) > 0, [b[7] for b in blocks], planned)
+    n_max = ((t1 - t0) * 86400.0 / (nominal + 120.0)).astype(int) + 2
+    blk = np.repeat(np.arange(t0.size), n_max)
+    k = np.arange(blk.size) - np.repeat(np.cumsum(n_max) - n_max, n_max)
+    ra, dec = np.empty(blk.size), np.empty(blk.size)
+    for name, pid in PATTERN_IDS.items():
+        m = b_pat[blk] == pid
+        if m.any():
+            o = PATTERNS[name][k[m] % len(PATTERNS[name])]
+            ra[m], dec[m] = offset(b_ra[blk[m]], b_dec[blk[m]], o[:, 0], o[:, 1])
+    dur = np.clip(np.round(nominal[blk] * (1.0 + 0.02 * rng.standard_normal(blk.size))), 1800, 3600)
+    xyz = unit(ra, dec)
+    sep = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", xyz[1:], xyz[:-1]), -1, 1)))
+    slew = np.round(120.0 + 6.0 * np.concatenate([[30.0], sep]))
+    slew[k == 0] = np.round(rng.uniform(300, 900, (k == 0).sum()))
+    slot = slew + dur
+    cum = np.cumsum(slot)
+    start_idx = np.cumsum(n_max) - n_max
+    in_block = cum - np.repeat(cum[start_idx] - slot[start_idx], n_max)
+    tstop = t0[blk] + in_block / 86400.0
+    keep = tstop <= t1[blk] - _SLEW_MARGIN_S / 86400.0
+    blk, ra, dec, dur, slew, tstop = blk[keep], ra[keep], dec[keep], dur[keep], slew[keep], tstop[keep]
+    m = blk.size
+    tstart = tstop - dur / 86400.0
+    gap = rng.exponential(6.0, m) + (rng.random(m) < 0.03) * rng.uniform(0.0, 0.3, m) * dur
+    trend = 0.775 + 0.065 * np.clip((tstart - 1100.0) / 7000.0, 0.0, 1.0)
+    sra, sdec = sun_radec(0.5 * (tstart + tstop))
+    return dict(
+        rev=b_rev[blk], ra=ra, dec=dec, tstart=tstart, tstop=tstop, slew_s=slew, target=b_target[blk],
+        ontime=np.round(np.clip(dur - gap, 0.5 * dur, dur), 1),
+        deadc=np.clip(trend + 0.006 * rng.standard_normal(m), 0.75, 0.85),
+        pa=position_angle(ra, dec, sra, sdec), private=tstart >= PRIVATE_FROM,
+    )
+
+
+def build_plan(seed: int) -> dict[str, np.ndarray | list]:
+    """The pointing and slew science windows of the whole mission, vectorised over pointings.
+
+    The planned pointings that overlap an overlay campaign are replaced by the campaign's; the
+    others keep their time and attitude (and their id, in the revolutions no campaign touches).
+    """
+    plan = _base_plan(seed)
+    names = list(plan["names"])
+    blocks = _overlay_blocks(seed)
+    extra = _overlay_pointings(seed, blocks, names)
+    b0 = np.array([b[0] for b in blocks])
+    b1 = np.array([b[1] for b in blocks])
+    i = np.searchsorted(b0, plan["tstop"], side="left") - 1  # last block starting before the pointing ends
+    hit = (i >= 0) & (plan["tstart"] < b1[np.maximum(i, 0)])
+    keep = ~hit
+    merged = {}
+    for k in ("rev", "ra", "dec", "pa", "tstart", "tstop", "ontime", "deadc", "private", "target", "slew_s"):
+        merged[k] = np.concatenate([np.asarray(plan[k])[keep], extra[k].astype(np.asarray(plan[k]).dtype)])
+    order = np.argsort(merged["tstart"], kind="stable")
+    merged = {k: v[order] for k, v in merged.items()}
+    rev = merged["rev"]
+    first = np.searchsorted(rev, rev, side="left")
+    merged["pnum"] = (np.arange(rev.size) - first + 1).astype(np.int64)
+    merged["names"] = names
+    return merged

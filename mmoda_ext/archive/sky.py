@@ -1,7 +1,10 @@
 """The simulated hard-X sky: real bright sources with spectra and variability.
 
-The built-in catalogue is ``mmoda_ext/data/sky_model.ecsv`` (instruments.md §7 plus the
-JEM-X-bright Z sources and V404 Cyg). Operators and tests add sources with an extra ECSV file of
+The built-in catalogue is ``mmoda_ext/data/sky_model.ecsv``: about two hundred of the brightest
+hard-X sources of the INTEGRAL/IBIS sky (instruments.md §7; Bird et al. 2016; Krivonos et al.
+2012/2022; Swift/BAT 105-month for AGN), each row with its provenance in the ``ref`` column. Rows
+marked ``[R]`` were written from recall and are not yet checked against the published catalogue
+(see the README's sky-model line). Operators and tests add sources with an extra ECSV file of
 the same columns (``MMODA_SKY_EXTRA`` or ``Archive(extra_sources=...)``); a row whose name is
 already known replaces the built-in one.
 
@@ -51,6 +54,7 @@ COLUMNS: dict[str, object] = {
     "variability": "",
     "elow": math.nan,
     "gamma0": math.nan,
+    "ref": "",
 }
 
 # The Crab spectrum (instruments.md §1.5), used as the mCrab reference.
@@ -91,6 +95,8 @@ class SkySource:
     #: optional low-energy segment: photon index ``gamma0`` below ``elow`` keV (continuous there)
     elow: float = math.nan
     gamma0: float = math.nan
+    #: provenance of the row (catalogue; ``[R]`` = recalled, not yet checked against it)
+    ref: str = ""
 
     def __post_init__(self) -> None:
         if self.spectrum not in spectra.MODELS:

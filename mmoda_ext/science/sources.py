@@ -25,6 +25,9 @@ __all__ = ["pif_fit", "position_offsets", "clean_window", "find_peaks", "psf_fit
 
 #: pixels around a cleaned source that keep the data (its own peak stays in the image)
 KEEP_RADIUS = 4.0
+#: a fitted catalogue source keeps its region (unsubtracted) only when the joint PIF fit confirms it
+#: at this significance: in a dense catalogue, faint sources must not shelter bright ones' ghosts
+KEEP_MIN_SNR = 3.0
 #: significance of a new (uncatalogued) source cleaned in a window (mimosa's MinNewSouSnr)
 NEW_SOURCE_SNR = 5.0
 #: at most this many new sources are cleaned per window (mimosa's ToSearch is 50)
@@ -268,8 +271,8 @@ def _subtract(image: DecodedImage, decoder: Decoder, exposure: float,
     keep = np.zeros(image.intensity.shape, bool)
     done = []
     for (name, ky, kz), rate, err in zip(fitted, rates, errs, strict=True):
-        if not np.isfinite(rate):
-            continue
+        if not (np.isfinite(rate) and err > 0 and rate / err >= KEEP_MIN_SNR):
+            continue  # not confirmed by the joint fit: its region keeps no other source's ghosts
         _disk(keep, ky + centre[0], kz + centre[1], KEEP_RADIUS)
         done.append(CleanedSource(name, ky, kz, float(rate), float(err)))
     intensity = np.where(keep, image.intensity, image.intensity - decoded)

@@ -116,16 +116,20 @@ def test_other_variability(sky):
 
 def test_near(sky):
     near = sky.near(266.0, -29.0, 6.0)
-    assert [s.name for s in near[:3]] == ["1E 1743.1-2843", "1A 1742-294", "1E 1740.7-2942"]  # nearest first
-    assert {"1E 1740.7-2942", "GX 1+4", "GX 354-0", "GX 5-1"} <= {s.name for s in near}
+    target = SkySource(0, "target", 266.0, -29.0).unit_vector
+    sep = [float(np.degrees(np.arccos(np.clip(src.unit_vector @ target, -1, 1)))) for src in near]
+    assert sep == sorted(sep) and max(sep) <= 6.0  # nearest first, all inside
+    assert [s.name for s in near[:3]] == ["GRS 1741.9-2853", "IGR J17456-2901", "1E 1743.1-2843"]
+    assert {"1E 1740.7-2942", "1A 1742-294", "GX 1+4", "GX 354-0", "GX 5-1", "GX 3+1", "H 1743-322"} <= {
+        s.name for s in near}
     assert sky.near(0.0, -89.0, 1.0) == []
 
 
 def test_extension_file(tmp_path):
     builtin = Table.read(BUILTIN_SKY, format="ascii.ecsv")
     extra = builtin[:0].copy()
-    extra.add_row({"id": 1001, "name": "IGR J17091-3624", "aliases": "IGR J17091", "ra": 257.282,
-                   "dec": -36.407, "kind": "LMXB-BH-transient", "mcrab": 120.0, "spectrum": "cutoffpl",
+    extra.add_row({"id": 1001, "name": "Injected J1709-3700", "aliases": "Injected 1709", "ra": 257.282,
+                   "dec": -37.0, "kind": "LMXB-BH-transient", "mcrab": 120.0, "spectrum": "cutoffpl",
                    "K": np.nan, "epivot": 100.0, "gamma1": 1.7, "gamma2": np.nan, "ebreak": np.nan,
                    "ecut": 150.0, "variability": ""})
     crab = builtin[builtin["name"] == "Crab"][0]
@@ -135,7 +139,7 @@ def test_extension_file(tmp_path):
     model = SkyModel.from_files(extra=path)
     base = SkyModel.from_files()
     assert len(model) == len(base) + 1
-    new = model.get("igr j17091")
+    new = model.get("injected 1709")
     assert new.id == 1001 and new.mcrab_20_40(T2016) == pytest.approx(120.0)
     assert model.get("Crab").K == 8e-4  # same name replaces
     assert model.digest != base.digest
@@ -157,3 +161,76 @@ def test_bad_sources():
         SkySource(1, "x", 0, 0, variability='{"wobble": 1}')
     with pytest.raises(ValueError, match="duplicate"):
         SkyModel([SkySource(1, "a", 0, 0), SkySource(1, "b", 0, 0)])
+
+
+# -- the wider sky (issue 9 item 17) ------------------------------------------------------------
+
+def test_wider_sky_counts_and_provenance(sky):
+    assert len(sky) >= 200
+    assert all(s.ref for s in sky)  # every row says where it comes from
+    recalled = [s for s in sky if "[R]" in s.ref]
+    assert len(recalled) >= 190 and "[S]" in sky.get("Crab").ref
+    meta = " ".join(Table.read(BUILTIN_SKY, format="ascii.ecsv").meta["comments"])
+    assert "[R]" in meta and "Bird et al. 2016" in meta
+    kinds = {s.kind.split("-")[0] for s in sky}
+    assert {"LMXB", "HMXB", "Seyfert", "blazar", "magnetar", "PWN", "cluster", "CV"} <= kinds
+
+
+def test_names_unique_and_sources_resolvable(sky):
+    seen: dict[str, str] = {}
+    for s in sky:
+        for n in (s.name, *s.aliases):
+            key = n.replace(" ", "").lower()
+            assert seen.setdefault(key, s.name) == s.name, f"{n} names both {seen[key]} and {s.name}"
+    xyz = np.array([s.unit_vector for s in sky])
+    cos = xyz @ xyz.T
+    np.fill_diagonal(cos, -1.0)
+    closest = np.degrees(np.arccos(np.clip(cos.max(), -1, 1))) * 60
+    assert closest > 9.0  # no pair closer than ~0.75 ISGRI PSF: the catalogue names stay unambiguous
+
+
+@pytest.mark.parametrize("name, ra, dec", [
+    ("3C 279", 194.0465, -5.7893), ("NGC 2110", 88.0474, -7.4562), ("A 0535+26", 84.7274, 26.3158),
+    ("MAXI J1820+070", 275.0914, 7.1854), ("Swift J1727.8-1613", 261.9304, -16.2049),
+    ("GRO J1655-40", 253.5006, -39.8458), ("Aql X-1", 287.8169, 0.5850), ("Cyg X-2", 326.1715, 38.3214),
+    ("Cen X-3", 170.3129, -60.6239), ("Mrk 421", 166.1138, 38.2088),
+])
+def test_known_targets(sky, name, ra, dec):
+    s = sky.get(name)
+    assert abs(s.dec - dec) * 60 < 0.2 and abs(s.ra - ra) * np.cos(np.radians(dec)) * 60 < 0.2
+
+
+def test_spectral_shapes_by_class(sky):
+    for s in sky:
+        if s.kind.startswith("Seyfert"):
+            assert 1.5 <= s.gamma1 <= 2.0, s
+        elif s.kind.startswith("blazar"):
+            assert s.spectrum == "pl" and 1.3 <= s.gamma1 <= 2.6, s
+        elif s.kind.startswith("HMXB-pulsar"):
+            assert s.spectrum == "cutoffpl" and s.gamma1 <= 1.5 and 10 <= s.ecut <= 60, s
+        elif s.kind.startswith("LMXB-BH"):  # hard, or a steep power law (GRS 1915+105)
+            assert (s.spectrum == "cutoffpl" and s.ecut >= 80) or (s.spectrum == "pl" and s.gamma1 >= 2.5), s
+
+
+@pytest.mark.parametrize("name, during, level, quiet", [
+    ("MAXI J1820+070", "2018-03-25", 3000.0, "2017-06-01"),
+    ("Swift J1727.8-1613", "2023-09-01", 3000.0, "2022-06-01"),
+    ("1A 0535+262", "2020-11-19", 5000.0, "2019-06-01"),
+    ("3C 279", "2015-06-16", 15.0, "2014-06-01"),
+    ("GRO J1655-40", "2005-03-12", 500.0, "2004-06-01"),
+    ("Aql X-1", "2011-11-05", 150.0, "2012-06-01"),
+    ("Swift J0243.6+6124", "2017-10-29", 3000.0, "2016-06-01"),
+    ("XTE J1752-223", "2009-11-20", 300.0, "2008-06-01"),
+])
+def test_known_outbursts(sky, name, during, level, quiet):
+    s = sky.get(name)
+    assert s.var.kind == "outburst"
+    assert s.mcrab_20_40(to_ijd(during)) > level
+    assert s.mcrab_20_40(to_ijd(quiet)) < 5.0
+
+
+def test_states_switch_off(sky):
+    exo = sky.get("EXO 0748-676")  # turned off in September 2008
+    assert exo.mcrab_20_40(to_ijd("2005-01-01")) > 10 and exo.mcrab_20_40(to_ijd("2010-01-01")) < 1
+    swj = sky.get("Swift J1753.5-0127")  # 2005-2016 outburst
+    assert swj.mcrab_20_40(to_ijd("2004-01-01")) < 1 < 50 < swj.mcrab_20_40(to_ijd("2010-01-01"))

@@ -187,10 +187,10 @@ def test_window_counts_integrate_the_light_curve_over_the_window(isgri_archive):
 
 
 def test_a_position_without_simulated_source_says_so(isgri_archive):
-    """PKS 2155-304 is not in the built-in sky: the answer says the simulation lacks it (no silent blank)."""
+    """1ES 0229+200 is not in the built-in sky: the answer says the simulation lacks it (no silent blank)."""
     from mmoda_ext.instruments.isgri import select_windows
 
-    raw = {"src_name": "PKS 2155-304", "RA": 329.7169, "DEC": -30.2256, "T1": "2015-06-01", "T2": "2015-07-01",
+    raw = {"src_name": "1ES 0229+200", "RA": 38.2026, "DEC": 20.2882, "T1": "2015-06-01", "T2": "2015-07-01",
            "radius": 15, "max_pointings": 2}
     _, params = engine.prepare("isgri", "isgri_image", raw, Rights.local(), isgri_archive)
     with pytest.raises(NoDataError) as err:  # no simulated pointing there: the error says both facts
