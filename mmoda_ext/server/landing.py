@@ -63,7 +63,7 @@ the REST API under <code>{escape(prefix)}{API}/</code> and the dispatcher-compat
 {instruments}
 </ul>
 <h2>From Python with oda_api</h2>
-<pre>{escape(example)}</pre>
+<pre style="white-space: pre-wrap; background: #f4f4f4; padding: 0.6em">{escape(example)}</pre>
 <p>DISPATCHER_URL for this server: <code>{escape(url)}</code>. A token (<code>token=...</code>)
 raises the limits of your tier; without one the anonymous tier applies.</p>
 </body></html>
