@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlparse
 
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
+from traitlets import Integer, Unicode, default
+from traitlets.config import Application
 
-__all__ = ["access_log", "serving", "show_access_log", "until_signal"]
+__all__ = ["HubServiceApp", "access_log", "serving", "show_access_log", "until_signal"]
 
 ACCESS = logging.getLogger("tornado.access")
 
@@ -68,3 +72,25 @@ async def until_signal(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+class HubServiceApp(Application):
+    """Base of the hub's managed services (``mmoda-archive``, ``mmoda-dashboards``): they listen
+    on loopback where the hub routes to, the port of ``$JUPYTERHUB_SERVICE_URL`` under
+    ``$JUPYTERHUB_SERVICE_PREFIX``; outside the hub on ``default_port`` under ``default_prefix``."""
+
+    default_port = 0
+    default_prefix = "/"
+
+    ip = Unicode("127.0.0.1", config=True, help="Interface (loopback: the hub's proxy is the way in).")
+    port = Integer(config=True, help="Port; default the port of $JUPYTERHUB_SERVICE_URL.")
+    base_url = Unicode(config=True, help="URL prefix; default $JUPYTERHUB_SERVICE_PREFIX.")
+
+    @default("port")
+    def _port(self) -> int:
+        url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
+        return int(urlparse(url).port or 0) if url else self.default_port
+
+    @default("base_url")
+    def _base_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", self.default_prefix)

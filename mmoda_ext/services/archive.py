@@ -42,18 +42,17 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
-from traitlets.config import Application, LoggingConfigurable
+from traitlets.config import LoggingConfigurable
 
 from ..access.rights import Rights
 from ..access.tiers import TierTable
 from ..archive.scw import parse_scw_id
 from ..archive.store import Archive
 from ..errors import AccessError, ParameterError, PublicError
-from ..server.serving import access_log, serving, until_signal
+from ..server.serving import HubServiceApp, access_log, serving, until_signal
 
 __all__ = ["ArchiveCore", "ArchiveService", "main"]
 
@@ -438,16 +437,15 @@ def make_app(core: ArchiveCore, hub_auth: Any, base_url: str = "/") -> web.Appli
                            archive_core=core, hub_auth=hub_auth, log_function=access_log)
 
 
-class ArchiveService(Application):
+class ArchiveService(HubServiceApp):
     """The ``mmoda-archive`` hub service."""
 
     name = "mmoda-archive"
     description = "MMODA archive service: science-window index and per-window data, guarded by tier"
     classes = [ArchiveCore]
 
-    ip = Unicode("127.0.0.1", config=True, help="Interface (loopback: the hub's proxy is the way in).")
-    port = Integer(config=True, help="Port; default the port of $JUPYTERHUB_SERVICE_URL.")
-    base_url = Unicode(config=True, help="URL prefix; default $JUPYTERHUB_SERVICE_PREFIX.")
+    default_port = 8790
+    default_prefix = "/services/mmoda-archive/"
     archive_root = Unicode(config=True, help="Archive folder; default $MMODA_ARCHIVE.")
     tiers_file = Unicode(config=True, help="Tier table; default $MMODA_TIERS, else hub_config/tiers.yaml.")
     auth_cache_seconds = Integer(config=True, min=0,
@@ -460,15 +458,6 @@ class ArchiveService(Application):
     aliases = {"port": "ArchiveService.port", "ip": "ArchiveService.ip",
                "archive": "ArchiveService.archive_root", "tiers": "ArchiveService.tiers_file",
                "base-url": "ArchiveService.base_url", "log-level": "Application.log_level"}
-
-    @default("port")
-    def _port(self) -> int:
-        url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
-        return int(urlparse(url).port or 0) if url else 8790
-
-    @default("base_url")
-    def _base_url(self) -> str:
-        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/mmoda-archive/")
 
     @default("archive_root")
     def _archive_root(self) -> str:

@@ -32,10 +32,10 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web, websocket
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Float, Integer, Unicode, default
-from traitlets.config import Application, LoggingConfigurable
+from traitlets import Float, Unicode, default
+from traitlets.config import LoggingConfigurable
 
-from ..server.serving import access_log, serving, until_signal
+from ..server.serving import HubServiceApp, access_log, serving, until_signal
 
 __all__ = ["DashboardGuard", "DashboardsService", "main"]
 
@@ -221,25 +221,15 @@ def make_app(guard: DashboardGuard, hub_auth: HubOAuth, prefix: str,
     )
 
 
-class DashboardsService(Application):
+class DashboardsService(HubServiceApp):
     """The ``mmoda-dashboards`` hub service."""
 
     name = "mmoda-dashboards"
     description = "Dask dashboards through the hub, for each cluster's owner only"
     classes = [DashboardGuard]
 
-    ip = Unicode("127.0.0.1", config=True, help="Interface (loopback: the hub's proxy is the way in).")
-    port = Integer(config=True, help="Port; default the port of $JUPYTERHUB_SERVICE_URL.")
-    base_url = Unicode(config=True, help="URL prefix; default $JUPYTERHUB_SERVICE_PREFIX.")
-
-    @default("port")
-    def _port(self) -> int:
-        url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
-        return int(urlparse(url).port or 0) if url else 8791
-
-    @default("base_url")
-    def _base_url(self) -> str:
-        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/mmoda-dashboards/")
+    default_port = 8791
+    default_prefix = "/services/mmoda-dashboards/"
 
     async def serve(self) -> None:
         guard = DashboardGuard(parent=self)
