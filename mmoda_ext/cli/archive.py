@@ -114,7 +114,7 @@ def _request(args, archive):
 
 def _select(args, archive):
     from ..instruments._integral_rules import check_mission_window
-    from ..instruments.isgri import Selection
+    from ..instruments._integral_select import Selection
 
     ra, dec, radius, t1, t2, maxp = _request(args, archive)
     check_mission_window({"T1": t1.isot, "T2": t2.isot})
@@ -193,7 +193,7 @@ def _info(archive, args) -> int:
 
 
 def _list(archive, args) -> int:
-    from ..instruments.isgri import used_of
+    from ..instruments._integral_select import used_of
 
     windows = _select(args, archive)
     if args.json:

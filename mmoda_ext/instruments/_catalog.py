@@ -19,7 +19,12 @@ from typing import Any
 from ..errors import ParameterError
 from .params import Param, StringList
 
-__all__ = ["CatalogParam", "catalog_params", "selected_sources"]
+__all__ = ["CatalogParam", "catalog_params", "selected_sources", "is_catalogued", "MATCH_RADIUS_DEG"]
+
+#: a detection is named after a catalogue source within this distance (deg)
+MATCH_RADIUS_DEG = 0.2
+#: sky-model kinds that are simulated but absent from the reference catalogue (found as NEW_k)
+UNCATALOGUED = frozenset({"uncatalogued", "uncataloged", "unknown"})
 
 _NAME_COLUMNS = ("src_names", "NAME", "name", "src_name")
 
@@ -111,3 +116,8 @@ def selected_sources(params: dict[str, Any]) -> list[tuple[str, float, float]] |
         if name not in {o[0] for o in out}:
             out.append((name, float(ra), float(dec)))
     return out
+
+
+def is_catalogued(source: Any) -> bool:
+    """Whether the analysis knows a sky-model source (kind 'uncatalogued' simulates an unknown one)."""
+    return str(getattr(source, "kind", "")).lower() not in UNCATALOGUED

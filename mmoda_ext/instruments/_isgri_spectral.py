@@ -24,8 +24,9 @@ from ..products import isgri_lc, isgri_spectrum
 from ..products.spectral_fit import plot_fit, write_fit
 from ..science import ibis, lightcurve, spectral_fit, spectrum
 from ..science.spectrum import MIN_CODING
-from ._catalog import catalog_params, selected_sources
+from ._catalog import catalog_params, is_catalogued, selected_sources
 from ._integral_rules import check_osa_version, check_osa_windows
+from ._integral_select import check_common, select_windows, windows_label
 from ._isgri_window import ArchiveRef
 from .base import Product, ProductFile, ProductSet
 from .params import Float, Select, String
@@ -47,8 +48,6 @@ def field_sources(archive: Any, windows: list[Any], params: dict[str, Any]
     then the other catalogued field sources, fitted jointly but not reported (so that a bright
     neighbour left out of the user's catalogue does not leak into the background).
     """
-    from .isgri import is_catalogued
-
     seen: dict[str, tuple] = {}
     for w in windows:
         for s in archive.sky.near(w.ra, w.dec, FIELD_RADIUS_DEG):
@@ -196,14 +195,10 @@ def _safe(name: str) -> str:
 
 def _label(what: str, ctx: Any, windows: list) -> str:
     """Progress stage of the per-window pass (how many windows' data are generated first)."""
-    from .isgri import windows_label
-
     return f"{what}: {windows_label(ctx.archive, windows)}"
 
 
 def _prepare(params: dict[str, Any], ctx: Any) -> tuple[list, list[str], list[tuple], int, set[str]]:
-    from .isgri import select_windows
-
     ctx.progress(0.0, "selecting science windows")
     windows, messages = select_windows(params, ctx.archive, ctx.rights)
     check_osa_windows(params, windows)
@@ -262,8 +257,6 @@ class _IsgriProduct(Product):
         return catalog_params()
 
     def check(self, params: dict[str, Any], rights: Rights) -> None:
-        from .isgri import check_common
-
         check_common(params, rights)
         check_osa_version(params, rights)
 

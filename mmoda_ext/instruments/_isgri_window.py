@@ -37,6 +37,7 @@ from ..science import coded_mask, ibis, sources
 from ..science.coded_mask import DecodedImage
 from ..science.mosaic import MosaicPart, reproject_window
 from ..science.tangent import TangentFrame
+from ._catalog import is_catalogued
 
 __all__ = ["ArchiveRef", "ImagePlan", "window_image", "image_task", "RatePlan", "rate_task",
            "decoded_key", "cached_decoded", "cache_root", "ANALYSIS_VERSION", "DECODED_STEP"]
@@ -154,8 +155,6 @@ def window_image(archive: Any, scw: Any, e1: float, e2: float, *, clean: bool = 
     cleaned = []
     if clean:
         cat = []
-        from .isgri import is_catalogued
-
         for src in archive.sky.near(scw.ra, scw.dec, 21.0):
             if not is_catalogued(src):
                 continue

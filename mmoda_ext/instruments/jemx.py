@@ -22,7 +22,8 @@ from ..products import isgri as common_out
 from ..products import jemx as out
 from ..science import coded_mask, jemx, sources
 from ..science.mosaic import MosaicAccumulator, mosaic_frame, reproject_window
-from ._catalog import catalog_params, selected_sources
+from ._catalog import MATCH_RADIUS_DEG, catalog_params, is_catalogued, selected_sources
+from ._integral_select import Selection, check_common, select_windows, used_of
 from ._isgri_window import (
     ArchiveRef,
     cache_root,
@@ -32,15 +33,7 @@ from ._isgri_window import (
     field_centre,
 )
 from .base import Instrument, Product, ProductFile, ProductSet
-from .isgri import (
-    Selection,
-    _progress_span,
-    _sum_pair,
-    check_common,
-    detect,
-    select_windows,
-    used_of,
-)
+from .isgri import _progress_span, _sum_pair, detect
 from .params import Float, Integer, ScwList, Select
 
 __all__ = ["Jemx", "jemx_params", "jemx_windows"]
@@ -87,8 +80,6 @@ def jemx_windows(params: dict[str, Any], archive: Any, rights: Rights) -> tuple[
 
 def _catalogue(archive: Any, scw: Any, frame) -> list[tuple[str, float, float]]:
     """Catalogued sources in the field (uncatalogued ones are found and cleaned as new sources)."""
-    from .isgri import is_catalogued
-
     cat = []
     for src in archive.sky.near(scw.ra, scw.dec, FIELD_DEG):
         if not is_catalogued(src):
@@ -117,8 +108,6 @@ def _sep_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
 def _fit_positions(archive: Any, scw: Any, reported: tuple) -> list[tuple[float, float]]:
     """The reported sources first, then the other catalogued sources in the field (fitted
     jointly, not reported). Sources simulated but unknown to the catalogue are not used."""
-    from .isgri import is_catalogued
-
     pos = [(float(ra), float(dec)) for _, ra, dec in reported]
     for src in archive.sky.near(scw.ra, scw.dec, FIELD_DEG):
         if is_catalogued(src) and all(_sep_deg(src.ra, src.dec, ra, dec) > 0.05 for ra, dec in pos):
@@ -130,8 +119,6 @@ def jemx_sources(archive: Any, windows: list[Any], params: dict[str, Any]) -> li
     """(name, ra, dec) of the sources to extract: ``selected_catalog`` if given, else the
     catalogued sources in the windows' fields plus the requested position (named ``src_name``
     unless a catalogued source lies within 0.2° of it), as MMODA does."""
-    from .isgri import MATCH_RADIUS_DEG, is_catalogued
-
     selected = selected_sources(params)
     if selected is not None:
         return selected

@@ -188,7 +188,7 @@ def test_window_counts_integrate_the_light_curve_over_the_window(isgri_archive):
 
 def test_a_position_without_simulated_source_says_so(isgri_archive):
     """1ES 0229+200 is not in the built-in sky: the answer says the simulation lacks it (no silent blank)."""
-    from mmoda_ext.instruments.isgri import select_windows
+    from mmoda_ext.instruments._integral_select import select_windows
 
     raw = {"src_name": "1ES 0229+200", "RA": 38.2026, "DEC": 20.2882, "T1": "2015-06-01", "T2": "2015-07-01",
            "radius": 15, "max_pointings": 2}
