@@ -133,9 +133,10 @@ def test_rate_limit_per_hour_from_the_tier_table(tmp_path, archive_dir):
             r = httpx.post(f"{srv.url}/api/v1/jobs", json={**body, "params": {"T1": f"2018-01-0{day}"}},
                            timeout=120)  # the first request loads the archive
             assert r.status_code == 201
-        again = httpx.post(f"{srv.url}/api/v1/jobs", json={**body, "params": {"T1": "2018-01-01"}})
+        again = httpx.post(f"{srv.url}/api/v1/jobs", json={**body, "params": {"T1": "2018-01-01"}},
+                           timeout=60)
         assert again.status_code == 201  # repeating an earlier request is free
-        r = httpx.post(f"{srv.url}/api/v1/jobs", json={**body, "params": {"T1": "2018-01-05"}})
+        r = httpx.post(f"{srv.url}/api/v1/jobs", json={**body, "params": {"T1": "2018-01-05"}}, timeout=60)
         assert r.status_code == 429
         assert "allows 3 per hour" in r.json()["error"] and "Log in" in r.json()["error"]
     finally:
