@@ -412,15 +412,16 @@ def _overlay_blocks(seed: int) -> list[tuple[float, float, str, float, float, st
     for x, y in busy:
         taken |= (s0 < y) & (s1 > x)
     sun = unit(*sun_radec(0.5 * (s0 + s1)))
-    # bulge monitoring: the first 3.5 h of every revolution in which the Galactic centre is visible
+    # bulge monitoring: the last 3.5 h of every revolution in which the Galactic centre is visible
     bm = BULGE_MONITORING
     ang = np.degrees(np.arccos(np.clip(sun @ unit(bm["ra"], bm["dec"]), -1, 1)))
     length = (7 * (1.06 * bm["pointing_s"] + 140.0) + 900.0 + _SLEW_MARGIN_S) / 86400.0  # room for 7
     ok = ((ang >= SUN_RANGE[0] + HALF_SIZE["hex"]) & (ang <= SUN_RANGE[1] - HALF_SIZE["hex"]) & ~taken
-          & (s0 >= to_ijd(bm["start"])) & (s0 + length <= to_ijd(bm["end"])) & (s1 - s0 > length + 1.0))
-    for j in np.nonzero(ok)[0]:
-        blocks.append((float(s0[j]), float(s0[j] + length), int(revs[j]), bm["name"], bm["ra"], bm["dec"],
+          & (s1 - length >= to_ijd(bm["start"])) & (s1 <= to_ijd(bm["end"])) & (s1 - s0 > length + 1.0))
+    for j in np.nonzero(ok)[0]:  # at the revolution's end: its first pointings stay as planned
+        blocks.append((float(s1[j] - length), float(s1[j]), int(revs[j]), bm["name"], bm["ra"], bm["dec"],
                        bm["pattern"], bm["pointing_s"]))
+    taken |= ok  # one overlay block per revolution
     # programme fields: the last PROGRAMME_BLOCK_D days of one visible revolution a year
     year = np.floor(2000.0 + (0.5 * (s0 + s1)) / 365.25).astype(int)
     years = range(PROGRAMME_YEARS[0], PROGRAMME_YEARS[1] + 1)
