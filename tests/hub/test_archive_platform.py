@@ -95,3 +95,34 @@ def test_a_group_removed_at_the_provider_closes_private_data(platform, archive_u
                 break
             time.sleep(1)
     assert r.status_code == 403 and "private" in r.json()["error"]
+
+
+def test_a_restart_of_the_archive_service_keeps_the_grants(platform, archive_url):
+    """A job's workers fetch windows selected earlier: a restart of the service in between (the
+    hub restarts a managed service that died) must not refuse them (grants kept on disk)."""
+    import signal
+    import time
+
+    token = _token(platform, "registered")
+    with _client(archive_url, token) as c:
+        scw = c.post("api/select", json={**PRIV, "max_pointings": 1}).json()["windows"][0]["scw_id"]
+    old = [p for p in platform.descendants() if "mmoda_ext.services.archive" in " ".join(p.cmdline())]
+    assert len(old) == 1
+    old[0].send_signal(signal.SIGKILL)  # died: no chance to save anything at exit
+    deadline = time.monotonic() + 120
+    while True:
+        new = [p for p in platform.descendants() if p.pid != old[0].pid
+               and "mmoda_ext.services.archive" in " ".join(p.cmdline())]
+        try:
+            with _client(archive_url, token) as c:
+                if new and c.get("api/info").status_code == 200:
+                    break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the hub did not restart the archive service"
+        time.sleep(0.5)
+    assert new[0].pid != old[0].pid
+    with _client(archive_url, token) as c:
+        r = c.get(f"api/data/isgri/{scw}.fits")
+    assert r.status_code == 200, r.text[:300]
+    assert r.content[:6] == b"SIMPLE"
