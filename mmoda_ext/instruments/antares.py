@@ -16,11 +16,11 @@ import io
 from typing import Any
 
 from astropy import units as u
-from astropy.io import fits
 from astropy.table import Table
 
 from ..access.rights import Rights
 from ..archive.antares_data import AntaresData
+from ..products.antares import write_fits
 from ..products.plots import plot_upper_limits
 from ..science.antares import upper_limits
 from .base import Instrument, Product, ProductFile, ProductSet
@@ -42,17 +42,6 @@ def _ecsv(table: Table) -> str:
     buf = io.StringIO()
     table.write(buf, format="ascii.ecsv")
     return buf.getvalue()
-
-
-def _write_fits(path, table: Table, extname: str, simulated: bool, source: str) -> None:
-    hdu = fits.table_to_hdu(table)
-    hdu.name = extname
-    prim = fits.PrimaryHDU()
-    for h in (prim.header, hdu.header):
-        h["TELESCOP"] = "ANTARES"
-        h["SIMULATE"] = (simulated, "simulated events" if simulated else "real public 2007-2017 sample")
-        h["ORIGIN"] = ("MMODA-Hub", source[:60])
-    fits.HDUList([prim, hdu]).writeto(path, overwrite=True)
 
 
 class AntaresSpectrum(Product):
@@ -92,8 +81,8 @@ class AntaresSpectrum(Product):
         tag = f"ra{ra:.2f}_dec{dec:.2f}_roi{roi:.1f}"
         sed_fits, byind_fits = out / f"ant_ul_{tag}.fits", out / f"byind_ant_ul_{tag}.fits"
         simulated = sample.source.lower().startswith("simulated")
-        _write_fits(sed_fits, sed, "SPECTRA_UPPER_LIMIT", simulated, sample.source)
-        _write_fits(byind_fits, byind, "UL_BY_INDEX", simulated, sample.source)
+        write_fits(sed_fits, sed, "SPECTRA_UPPER_LIMIT", simulated, sample.source)
+        write_fits(byind_fits, byind, "UL_BY_INDEX", simulated, sample.source)
         png = out / f"ant_ul_{tag}.png"
         g2, n2 = res.norm_at(2.0)
         plot_upper_limits(png, res.energy, res.e2flux, index=res.index, norm=res.norm, simulated=simulated,

@@ -13,8 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
-from astropy.time import Time
 
 from ..access.rights import Rights
 from ..archive.polar_data import (
@@ -28,6 +26,7 @@ from ..archive.polar_data import (
 )
 from ..errors import NoDataError, ParameterError, PublicError
 from ..products.plots import plot_light_curve
+from ..products.polar import write_lc, write_root
 from .base import Instrument, Product, ProductFile, ProductSet
 from .params import Float, to_time
 
@@ -104,70 +103,21 @@ class PolarLightCurve(Product):
 
         out = ctx.outdir
         fits_path, png_path = out / "polar_lc.fits", out / "polar_lc.png"
-        data = np.zeros(time.size, dtype=[("rate", "<f8"), ("rate_err", "<f8"), ("time", "<f8")])
-        data["rate"], data["rate_err"], data["time"] = rate, err, time
-        hdu = fits.BinTableHDU(data, name="POLAR_LC")
-        for i, unit in enumerate(("count/s", "count/s", "s"), 1):
-            hdu.header[f"TUNIT{i}"] = unit
-        h = hdu.header
-        h["TELESCOP"] = ("TIANGONG-2", "")
-        h["INSTRUME"] = ("POLAR", "")
-        h["TIMESYS"] = ("UTC", "time column: Unix seconds (UTC), bin centre")
-        h["TIMEUNIT"] = "s"
-        h["TSTART"] = (u1, "[s] Unix")
-        h["TSTOP"] = (u2, "[s] Unix")
-        h["DATE-OBS"] = Time(u1, format="unix").isot
-        h["DATE-END"] = Time(u2, format="unix").isot
-        h["TIMEDEL"] = (max(np.floor(params["time_bin"] / NATIVE + 1e-9), 1) * NATIVE, "[s] bin width")
-        h["E_MIN"] = (float(params["E1_keV"]), "[keV]")
-        h["E_MAX"] = (float(params["E2_keV"]), "[keV]")
-        h["ORIGIN"] = ("mmoda-hub simulation", "simulated POLAR counts")
-        h["SIMULATE"] = (True, "simulated data, not POLAR observations")
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(fits_path, overwrite=True)
+        timedel = max(np.floor(params["time_bin"] / NATIVE + 1e-9), 1) * NATIVE
+        write_lc(fits_path, time, rate, err, u1, u2, timedel, params)
         plot_light_curve(png_path, time - t1.unix, rate, err, title=f"Start Time: {t1.utc.isot}",
                          xlabel="Time (s)", ylabel="Rate (cts/s)", marks=marks,
                          subtitle=f"POLAR {max(params['E1_keV'], E_LO):g}-{min(params['E2_keV'], E_HI):g} keV "
-                                  f"(the counts' range in the request), {h['TIMEDEL']:g} s bins; gaps: SAA, no data")
+                                  f"(the counts' range in the request), {timedel:g} s bins; gaps: SAA, no data")
         meta = {"src_name": "lc", "time_bin": float(params["time_bin"]),
                 "time": "time", "rate": "rate", "rate_err": "rate_err"}
-        root_path = write_root(out / "polar_lc.root", time, rate, err, t1.unix, h["TIMEDEL"], params)
+        root_path = write_root(out / "polar_lc.root", time, rate, err, t1.unix, timedel, params)
         ctx.progress(1.0, "done")
         return ProductSet([ProductFile("polar_lc", "polar_lc", fits_path, png_path, meta),
                            # the data file is ROOT, not FITS (the REST API serves it as the product's file)
                            ProductFile("polar_lc_root", "polar_root", fits=root_path,
                                        meta={"oda_encoding": "binary_data", "format": "ROOT"})],
                           messages=messages, meta={"instrument": "polar"})
-
-
-def write_root(path, time: np.ndarray, rate: np.ndarray, err: np.ndarray, t0: float, timedel: float,
-               params: dict[str, Any]):
-    """The ROOT file MMODA's POLAR service sends beside the FITS light curve (``uproot`` writer).
-
-    TTree ``polar_lc`` (branches ``time`` [Unix s, bin centre], ``rate``, ``rate_err`` [cts/s])
-    and a TH1D ``lc`` of the rate against seconds since T1 (empty bins are SAA gaps). The
-    title says the counts are simulated. Its urlsafe base64 goes to ``oda_api`` as a legacy
-    ``BinaryData`` string, which the client would corrupt at any substring ``null``: the title
-    is padded until the encoding has none.
-    """
-    import base64
-
-    import uproot
-
-    edges = np.concatenate([time - 0.5 * timedel, [time[-1] + 0.5 * timedel]]) - t0 if time.size else np.zeros(2)
-    hist = np.zeros(max(edges.size - 1, 1))
-    hist[: rate.size] = rate
-    title = (f"POLAR {params['E1_keV']:g}-{params['E2_keV']:g} keV light curve, SIMULATED counts "
-             f"(mmoda-hub), T1 = {params['T1']} UTC")
-    for pad in range(12):
-        with uproot.recreate(path) as f:
-            f.mktree("polar_lc", {"time": np.float64, "rate": np.float64, "rate_err": np.float64},
-                     title=title + " " * pad)
-            f["polar_lc"].extend({"time": time.astype(np.float64), "rate": rate.astype(np.float64),
-                                  "rate_err": err.astype(np.float64)})
-            f["lc"] = (hist, edges)
-        if "null" not in base64.urlsafe_b64encode(path.read_bytes()).decode():
-            break
-    return path
 
 
 class Polar(Instrument):

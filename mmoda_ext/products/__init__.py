@@ -9,5 +9,6 @@ Modules: :mod:`.plots` (shared previews, the simulated-data mark); ISGRI: :mod:`
 the MMODA catalogue, its FITS and DS9 region files and the mosaic preview, JEM-X's too),
 :mod:`.isgri_spectrum` (OGIP PHA, ARF, RMF), :mod:`.isgri_lc`, :mod:`.spectral_fit` (fit
 results and preview); JEM-X: :mod:`.jemx` (mosaic, catalogue, OGIP spectrum and response,
-light curve) and :mod:`.jemx_plots`.
+light curve) and :mod:`.jemx_plots`; :mod:`.spi_acs` (light curve and burst table),
+:mod:`.polar` (FITS light curve and ROOT file), :mod:`.antares` (upper-limit tables).
 """
