@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import tempfile
 import weakref
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ from .fitsutil import standard_header
 __all__ = [
     "ISGRI_CHANNELS", "BACKGROUND_20_40", "DATA_VERSION", "IsgriWindow", "load_window",
     "generate_window", "window_maps", "band_channels", "source_channel_rates", "window_channel_rates",
-    "is_current", "sky_digest",
+    "is_current", "sky_digest", "DecoderStore", "decoder_store",
 ]
 
 ISGRI_CHANNELS = ibis.ISGRI_CHANNELS
@@ -298,6 +299,52 @@ def load_window(archive: Any, scw: Any, bands: tuple[tuple[float, float], ...] =
             if attempt == 2:
                 raise
     return IsgriWindow(scw=scw, path=path, efficiency=eff, background=bkg, header=header, _bands=read)
+
+
+class DecoderStore:
+    """Decoding operators kept beside the archive's windows (``<root>/isgri-decoders/``).
+
+    An operator depends only on a revolution's efficiency and background maps, and building
+    one costs as much as decoding a window; every window of the revolution, every energy band
+    and every later request reuses the stored one (~4 MB per revolution; a cache like the
+    window files: ``mmoda archive clean`` may remove it, it is rebuilt identically)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> dict[str, np.ndarray] | None:
+        try:
+            with np.load(self.path(key)) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, removed, partial
+            return None
+
+    def put(self, key: str, state: dict[str, np.ndarray]) -> None:
+        """Store atomically; a full disk or a deleted folder only costs the reuse."""
+        path = self.path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **state)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def decoder_store(archive: Any) -> DecoderStore | None:
+    """The archive's operator store (None for an archive without a local root)."""
+    root = getattr(archive, "root", None)
+    return DecoderStore(Path(root) / "isgri-decoders") if root is not None else None
 
 
 # ----------------------------------------------------------------------------------------

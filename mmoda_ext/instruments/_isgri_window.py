@@ -145,11 +145,12 @@ def cached_decoded(cache: str, key: str, compute) -> tuple[DecodedImage, dict[st
 def window_image(archive: Any, scw: Any, e1: float, e2: float, *, clean: bool = True,
                  clean_threshold: float = 5.0, reuse: bool = True):
     """Decode (and clean) one window: ``(DecodedImage, frame, window, cleaned sources)``."""
-    from ..archive.isgri_data import load_window
+    from ..archive.isgri_data import decoder_store, load_window
 
     win = load_window(archive, scw, bands=((e1, e2),))
     counts, _ = win.band(e1, e2)
-    dec = coded_mask.decoder_for(win.efficiency, win.background, reuse=reuse)
+    dec = coded_mask.decoder_for(win.efficiency, win.background, reuse=reuse,
+                                 store=decoder_store(archive) if reuse else None)
     img = dec.decode(counts, win.exposure)
     frame = ibis.window_frame(scw.ra, scw.dec, scw.pa)
     cleaned = []

@@ -12,7 +12,12 @@ counts up to a scale):
 * variance ``Var(S) = β · [G+² − 2B·G+G− + B²·G−²] ⋆ gBm`` with ``β = ΣgD/ΣgBm``.
 
 Everything except ``G± ⋆ gD`` depends only on (W, U): it is computed once per maps and
-cached (:func:`decoder_for`), so a window costs one forward and two inverse rFFTs.
+cached (:func:`decoder_for`), so a window costs one forward and two inverse rFFTs. Building an
+operator costs as much as the whole decoding floor (nine FFTs and the element-wise algebra), so
+a caller may also keep operators across processes: ``decoder_for(..., store=...)`` with any
+object having ``get(key) -> dict | None`` and ``put(key, dict)`` (the archive's per-revolution
+store, :func:`..archive.isgri_data.decoder_store`); a stored operator is the computed one,
+array for array, so results never depend on whether it was stored.
 This is OSA's "efficiency-weighted" form (weights W on the corrected shadowgram D/W).
 
 The instrument comes in as a :class:`MaskOptics` (decoding arrays, detector shape, rate
@@ -27,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import numpy as np
 from scipy import fft
@@ -34,12 +40,16 @@ from scipy import fft
 from . import ibis
 
 __all__ = ["Decoder", "DecodedImage", "MaskOptics", "decoder_for", "isgri_optics", "correlate_floor",
-           "FFT_SHAPE"]
+           "FFT_SHAPE", "DECODER_VERSION"]
 
 FFT_SHAPE = (375, 375)  # next fast length >= 367, 363
 _PLACE = (ibis.SKY_SHAPE[0] - ibis.DECODE_N, ibis.SKY_SHAPE[1] - ibis.DECODE_N)  # (133, 129)
 #: sky pixels coded at less than this fraction of the on-axis response are left out
 MIN_CODING = 0.02
+#: bump when what a Decoder holds changes (keys of stored operators include it)
+DECODER_VERSION = 1
+#: the arrays that make a Decoder (see Decoder.state)
+_STATE = ("good", "valid", "balance", "response", "var_shape", "coding", "bm_sum")
 
 
 @dataclass(eq=False)
@@ -172,6 +182,20 @@ class Decoder:
         self.var_shape = np.where(valid, vb, np.nan) / self.response**2
         self.coding = np.where(valid, resp / ref, 0.0)
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The arrays that make this operator (to store it; see :meth:`from_state`)."""
+        return {k: np.asarray(getattr(self, k)) for k in _STATE}
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray], optics: MaskOptics | None = None) -> Decoder:
+        """The operator whose :meth:`state` was ``state`` (no FFT)."""
+        dec = cls.__new__(cls)
+        dec.optics = optics or isgri_optics()
+        for k in _STATE:
+            setattr(dec, k, np.asarray(state[k]))
+        dec.bm_sum = float(dec.bm_sum)
+        return dec
+
     def numerator(self, counts: np.ndarray) -> np.ndarray:
         """Balanced correlation of a shadowgram (counts) with the mask: 1 rFFT + 2 inverse."""
         o = self.optics
@@ -208,18 +232,26 @@ _CACHE_SIZE = 16
 
 
 def decoder_for(efficiency: np.ndarray, background: np.ndarray, *, reuse: bool = True,
-                optics: MaskOptics | None = None) -> Decoder:
-    """A :class:`Decoder`, reused across windows that share the same maps (per process)."""
+                optics: MaskOptics | None = None, store: Any = None) -> Decoder:
+    """A :class:`Decoder`, reused across windows that share the same maps (per process, and
+    through ``store`` across processes and runs; see the module docstring)."""
     if not reuse:
         return Decoder(efficiency, background, optics)
     h = hashlib.blake2b(digest_size=16)
-    h.update((optics or isgri_optics()).name.encode())
+    h.update(f"{(optics or isgri_optics()).name}/{DECODER_VERSION}/{MIN_CODING!r}".encode())
     h.update(np.ascontiguousarray(efficiency, np.float32).tobytes())
     h.update(np.ascontiguousarray(background, np.float32).tobytes())
     key = h.hexdigest()
     dec = _CACHE.get(key)
     if dec is None:
-        dec = _CACHE[key] = Decoder(efficiency, background, optics)
+        state = store.get(key) if store is not None else None
+        if state is not None:
+            dec = Decoder.from_state(state, optics)
+        else:
+            dec = Decoder(efficiency, background, optics)
+            if store is not None:
+                store.put(key, dec.state())
+        _CACHE[key] = dec
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:

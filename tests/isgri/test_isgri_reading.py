@@ -60,3 +60,31 @@ def test_window_deleted_between_check_and_read_is_made_again(isgri_archive, monk
     win = load_window(isgri_archive, scw, bands=((20.0, 40.0),))
     assert len(calls) == 2 and win.path.read_bytes() == first  # made again, byte-identical
     assert not isgri_data.is_current(isgri_archive, win.path.with_name("missing.fits"))
+
+
+def test_stored_decoding_operator_is_the_computed_one(isgri_archive, tmp_path):
+    """A revolution's operator comes back from the archive's store array for array, so an image
+    never depends on whether the operator was stored (and the store survives being deleted)."""
+    from mmoda_ext.archive.isgri_data import DecoderStore, decoder_store
+    from mmoda_ext.science import coded_mask
+
+    scw = _windows(isgri_archive, 1)[0]
+    win = load_window(isgri_archive, scw, bands=((20.0, 40.0),))
+    counts, _ = win.band(20.0, 40.0)
+    fresh = coded_mask.decoder_for(win.efficiency, win.background, reuse=False)
+    store = DecoderStore(tmp_path / "decoders")
+    coded_mask._CACHE.clear()
+    built = coded_mask.decoder_for(win.efficiency, win.background, store=store)
+    (stored_file,) = (tmp_path / "decoders").glob("*/*.npz")
+    coded_mask._CACHE.clear()
+    loaded = coded_mask.decoder_for(win.efficiency, win.background, store=store)
+    assert loaded is not built
+    for name, arr in fresh.state().items():
+        assert np.array_equal(loaded.state()[name], arr, equal_nan=True), name
+    a, b = fresh.decode(counts, win.exposure), loaded.decode(counts, win.exposure)
+    for name in ("intensity", "variance", "exposure"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+    stored_file.write_bytes(stored_file.read_bytes()[:1000])  # a partial file is not trusted
+    assert store.get(stored_file.stem) is None
+    assert decoder_store(isgri_archive).root == isgri_archive.root / "isgri-decoders"
+    coded_mask._CACHE.clear()
