@@ -7,8 +7,9 @@ for callers with the restricted-OSA right. Count-rate scales: OSA10.2 is the arc
 every OSA11.x uses the OSA11 scale of :func:`..science.ibis.osa_scale`.
 
 Private data: private science windows are used only with ``integral_data_rights='all-private'``
-*and* the private-data right; such a request without the right is refused (``check_common``),
-and a public request says how many private windows it left out and why.
+*and* the private-data right; such a request without the right is refused
+(:func:`._integral_select.check_common`), and a public request says how many private windows it
+left out and why.
 """
 
 from __future__ import annotations
