@@ -11,7 +11,7 @@ managed services, started on free loopback ports by the same launcher as ``make 
 - ``platform.set_claims(sub, claims)`` change a user's claims at the provider
 - ``platform.hub_url``, ``platform.idp_url``, ``platform.ports``, ``platform.state``
 - ``platform.tiers`` the run's own copy of the tier table (small clusters: at most 2 workers
-  of 0.5 GiB); a test that edits it must restore it
+  of 1 GiB); a test that edits it must restore it
 - ``platform.smtp_messages``: e-mails received by the run's SMTP server (aiosmtpd on loopback;
   the hub passes MMODA_SMTP_HOST / MMODA_SMTP_PORT / MMODA_MAIL_SENDER to user servers)
 
@@ -28,14 +28,15 @@ import yaml
 from mmoda_ext.platform import Platform
 from mmoda_ext.platform.launcher import HUB_CONFIG, free_port
 
-#: the hub tests' compute limits: small clusters on a 2-core machine (platform-stack.md §6.3)
+#: the hub tests' compute limits: small clusters on a 2-core machine (platform-stack.md §6.3);
+#: 1 GiB workers: a JEM-X window's decoding does not fit in 0.5 GiB (the nanny kills the worker)
 TEST_LIMITS = {
     # 3 new anonymous requests per hour and client address (test_hub_public_service.py)
-    "anonymous": {"max_workers": 1, "worker_memory": "0.5 GiB", "cluster_idle_timeout": "5 min",
+    "anonymous": {"max_workers": 1, "worker_memory": "1 GiB", "cluster_idle_timeout": "5 min",
                   "requests_per_hour": 3},
-    "registered": {"max_workers": 1, "worker_memory": "0.5 GiB", "cluster_idle_timeout": "5 min"},
-    "hpc": {"max_workers": 2, "worker_memory": "0.5 GiB", "cluster_idle_timeout": "5 min"},
-    "hpc-extreme": {"max_workers": 2, "worker_memory": "0.5 GiB", "cluster_idle_timeout": "5 min"},
+    "registered": {"max_workers": 1, "worker_memory": "1 GiB", "cluster_idle_timeout": "5 min"},
+    "hpc": {"max_workers": 2, "worker_memory": "1 GiB", "cluster_idle_timeout": "5 min"},
+    "hpc-extreme": {"max_workers": 2, "worker_memory": "1 GiB", "cluster_idle_timeout": "5 min"},
 }
 
 #: seconds between re-reads of a user's groups at the provider in the tests

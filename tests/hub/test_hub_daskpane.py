@@ -11,6 +11,7 @@ shows the new one instead.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from urllib.parse import quote
 
@@ -149,10 +150,12 @@ async def test_the_gateway_shuts_an_idle_cluster_down_and_the_next_job_starts_an
     for tier in ("anonymous", "registered"):
         table["tiers"][tier]["cluster_idle_timeout"] = f"{IDLE:g} s"
     platform.tiers.write_text(yaml.safe_dump(table, sort_keys=False))
+    os.utime(platform.tiers, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new mtime, surely
     try:
         job = submit_image(pane, 22.0)  # the next need: a new cluster, with the short idle timeout
     finally:
         platform.tiers.write_text(original)
+        os.utime(platform.tiers, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
     idle = job["compute"]["cluster"]
     assert idle != name_of(lab_cluster)
     done = time.monotonic()

@@ -113,16 +113,16 @@ def test_edited_tier_table_changes_the_cap(platform, tokens):
     table = yaml.safe_load(original)
     old = TierTable(table).tier("registered")
     table["tiers"]["registered"]["max_workers"] = old.max_workers + 1
-    table["tiers"]["registered"]["worker_memory"] = "0.75 GiB"  # above anonymous' (also matched)
+    table["tiers"]["registered"]["worker_memory"] = "1.5 GiB"  # above anonymous' (also matched)
     try:
         platform.tiers.write_text(yaml.safe_dump(table, sort_keys=False))
         os.utime(platform.tiers, ns=(time.time_ns(), time.time_ns() + 10**9))
         bounds = option_bounds(platform, tokens["registered"])
-        assert bounds["worker_memory"]["max"] == pytest.approx(0.75)
+        assert bounds["worker_memory"]["max"] == pytest.approx(1.5)
 
         async def ask_more():
             async with gateway_for(platform, tokens["registered"]) as gw:
-                cluster = await gw.new_cluster(worker_memory=0.5)
+                cluster = await gw.new_cluster(worker_memory=1.0)
                 try:
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
