@@ -46,7 +46,10 @@ class Hub:
         import ipywidgets as w
 
         from . import state
-        from .panels import BannerPanel, ClusterPanel, JobsPanel, ProductsPanel, QueryPanel
+        from .panels import BannerPanel, ClusterPanel, JobsPanel, ProductsPanel, QueryPanel, warm_up
+        from .panels.preload import SkyViewPreload
+
+        warm_up()  # the products panel's astropy / ipyaladin / bqplot, while the form is filled in
 
         self.client = client or connect()
         self.query = state.QueryState(self.client).load(**query)
@@ -66,7 +69,8 @@ class Hub:
             self.tabs.set_title(i, title)
         self.tabs.observe(self._tab, names="selected_index")
         self.jobs.observe(self._finished, names="jobs")
-        self.widget = w.VBox([BannerPanel(self.banner), self.tabs])
+        # the browser starts loading aladin-lite when the panels first render, not after Submit
+        self.widget = w.VBox([BannerPanel(self.banner), self.tabs, SkyViewPreload()])
         self.widget.add_class("mmoda-hub")
 
     def track(self, job: dict) -> None:

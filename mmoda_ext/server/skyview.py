@@ -10,8 +10,8 @@ reachable offline. These routes serve, relative to where the extension mounts th
                              ``MMODA_ALADIN_JS`` overrides), nothing downloaded at run time
 ``skyview/widget.js``        ipyaladin's own front-end with its one CDN import pointed at
                              ``./aladin.js``
-``skyview/hips/blank/...``   a black base HiPS (order 0, 12 PNG tiles, and the all-sky
-                             preview) so Aladin never asks CDS for a survey
+``skyview/hips/blank/...``   a black base HiPS (order 0, 12 PNG tiles, the all-sky preview
+                             and an all-sky MOC) so Aladin never asks CDS for a survey
 
 ``mmoda_widgets.panels.skyview.SkyView`` loads ``widget.js`` from here. Every route requires
 the Jupyter login (the hub user, or the lab token), unlike ``/static/``.
@@ -19,6 +19,7 @@ the Jupyter login (the hub user, or the lab token), unlike ``/static/``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import sys
@@ -75,6 +76,36 @@ def blank_tile(width: int = TILE, height: int = TILE) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
+CACHE_SECONDS = 7 * 86400
+
+
+@lru_cache(maxsize=2)
+def _read(path: str, mtime_ns: int, size: int) -> bytes:
+    """A file's bytes, read again only when it changes (aladin.js is 2.6 MB)."""
+    return Path(path).read_bytes()
+
+
+@lru_cache(maxsize=32)
+def _digest(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def full_sky_moc() -> bytes:
+    """The blank HiPS's coverage as a MOC (IVOA MOC 1.1 FITS): the 12 order-0 cells, all sky."""
+    import io
+
+    from astropy.io import fits
+
+    uniq = fits.Column(name="UNIQ", format="1J", array=[4 + i for i in range(12)])
+    table = fits.BinTableHDU.from_columns([uniq])
+    table.header.update({"PIXTYPE": "HEALPIX", "ORDERING": "NUNIQ", "COORDSYS": "C", "MOCORDER": 0,
+                         "MOCVERS": "1.1", "MOCDIM": "SPACE", "MOCTOOL": "mmoda_ext"})
+    buf = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(buf)
+    return buf.getvalue()
+
+
 def _base():
     try:  # inside a Jupyter server: its login (hub user or token) protects the routes
         from jupyter_server.base.handlers import JupyterHandler
@@ -96,9 +127,16 @@ class _Asset(_base()):
             self.request.headers["X-Xsrftoken"] = token
         return await super().prepare(*args, **kwargs)
 
-    def send(self, body: bytes, ctype: str, cache: bool = True) -> None:
+    def send(self, body: bytes, ctype: str) -> None:
+        """Cached by the browser for a week (the user's own cache: ``private``), then revalidated
+        by ETag (a 304 without the body): aladin-lite is fetched once, not per sky view."""
+        tag = f'"{_digest(body)}"'
         self.set_header("Content-Type", ctype)
-        self.set_header("Cache-Control", "private, max-age=86400" if cache else "no-store")
+        self.set_header("Cache-Control", f"private, max-age={CACHE_SECONDS}")
+        self.set_header("Etag", tag)
+        if self.check_etag_header():
+            self.set_status(304)
+            return self.finish()
         self.finish(body)
 
 
@@ -109,7 +147,8 @@ class AladinHandler(_Asset):
         if not path.is_file():
             raise web.HTTPError(404, f"aladin-lite is not installed at {path}: run `make venv` "
                                      "(npm pack aladin-lite) or set MMODA_ALADIN_JS")
-        self.send(path.read_bytes(), "text/javascript; charset=utf-8")
+        stat = path.stat()
+        self.send(_read(str(path), stat.st_mtime_ns, stat.st_size), "text/javascript; charset=utf-8")
 
 
 class WidgetHandler(_Asset):
@@ -127,6 +166,8 @@ class HipsHandler(_Asset):
         if (len(name) == 3 and name[0] == "Norder0" and name[1] == "Dir0"
                 and name[2] in {f"Npix{i}.png" for i in range(12)}):
             return self.send(blank_tile(), "image/png")
+        if path == "Moc.fits":  # the whole sky: Aladin asks for it and otherwise handles a 404
+            return self.send(full_sky_moc(), "application/fits")
         if path == "Norder3/Allsky.png":  # the low-resolution all-sky preview: 27 x 29 tiles
             return self.send(blank_tile(27 * 16, 29 * 16), "image/png")
         raise web.HTTPError(404, f"no tile {path} in the blank HiPS (order 0, Npix0..11)")

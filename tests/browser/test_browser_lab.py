@@ -28,3 +28,17 @@ def test_lab_news_and_update_checks_off_by_environment(lab):
     assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, defaults
     news = httpx.get(f"{lab.url}/lab/api/news", headers=lab.headers, timeout=30)
     assert news.status_code == 200 and news.json()["news"] == [], news.text
+
+
+def test_sky_view_assets_cached_by_the_browser(lab):
+    """aladin-lite (2.6 MB) is sent once: a week in the browser's cache, then a 304 by ETag;
+    the route needs the Jupyter login."""
+    import httpx
+
+    url = f"{lab.url}/mmoda/skyview/aladin.js"
+    first = httpx.get(url, headers=lab.headers, timeout=60)
+    assert first.status_code == 200 and len(first.content) > 2_000_000
+    assert first.headers["cache-control"] == "private, max-age=604800" and first.headers["etag"]
+    again = httpx.get(url, headers={**lab.headers, "If-None-Match": first.headers["etag"]}, timeout=60)
+    assert again.status_code == 304 and again.content == b""
+    assert httpx.get(url, timeout=60).status_code in (302, 403)

@@ -145,3 +145,23 @@ def test_significance_layer_carries_its_cuts(monkeypatch):
     assert (msg["options"]["min_cut"], msg["options"]["max_cut"]) == (-3.0, 30.0) == significance_cuts(sig)
     assert significance_cuts(np.zeros((3, 3))) == (-3.0, 10.0)
     assert fits.open(io.BytesIO(buffers[0]))[0].data.shape == (40, 40)
+
+
+def test_overlay_drops_the_empty_border_keeping_positions():
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    from mmoda_widgets.panels.skyview import finite_part
+
+    sig = np.full((50, 60), np.nan, np.float32)
+    sig[5:45, 12:40] = 0.5  # finite: rows 5-44, columns 12-39 (20 empty columns on the right)
+    sig[20, 25] = 50.0
+    header = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 83.63, "CRVAL2": 22.01,
+                          "CRPIX1": 30.5, "CRPIX2": 25.5, "CDELT1": -0.08, "CDELT2": 0.08})
+    cut = finite_part(fits.ImageHDU(sig, header))
+    assert cut.data.shape == (40, 36)  # the same border on both sides: the centre stays
+    assert np.isfinite(cut.data).sum() == np.isfinite(sig).sum()
+    centre = WCS(header).pixel_to_world(29.5, 24.5)
+    assert centre.separation(WCS(cut.header).pixel_to_world(17.5, 19.5)).arcsec < 1e-6
+    y, x = np.unravel_index(np.nanargmax(cut.data), cut.data.shape)
+    before, after = WCS(header).pixel_to_world(25, 20), WCS(cut.header).pixel_to_world(x, y)
+    assert before.separation(after).arcsec < 1e-6

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import ipywidgets as w
 
-from .. import data
 from ..state import ProductsState
-from .plots import curve_figure, spectrum_view
-from .skyview import SkyView
+
+if TYPE_CHECKING:
+    from .skyview import SkyView
 
 __all__ = ["ProductsPanel"]
 
@@ -25,11 +27,18 @@ class ProductsPanel(w.VBox):
         self.body = w.VBox()
         self.error = w.HTML()
         self.skyview: SkyView | None = None
+        self.timings: dict[str, float] = {}
         super().__init__([self.header, self.error, self.body])
         self.add_class("mmoda-products")
 
     def show(self, job: dict) -> None:
+        # astropy, bqplot and ipyaladin: imported here, not for the first render
+        from .. import data
+        from .plots import curve_figure, spectrum_view
+
+        t0 = time.perf_counter()
         prods = self.state.load(job)
+        t1 = time.perf_counter()
         p = job.get("params") or {}
         self.header.value = (f"<b>{html.escape(job['instrument'])} {html.escape(job['product'])}</b> "
                              f"{html.escape(str(p.get('src_name', '')))} · {len(prods)} products · "
@@ -59,8 +68,13 @@ class ProductsPanel(w.VBox):
             f"<a href='{html.escape(x)}' download>{html.escape(x)}</a>" for x in self.state.save())))
         parts += [w.HBox([save]), saved]
         self.body.children = parts
+        #: seconds spent fetching the products and building their widgets (for the benchmarks)
+        self.timings = {"fetch": t1 - t0, "build": time.perf_counter() - t1}
 
     def _sky(self, mosaic) -> list[w.Widget]:
+        from .. import data
+        from .skyview import SkyView
+
         cat = self.state.catalog
         self.skyview = SkyView(data.significance_hdu(mosaic), cat, title=mosaic.name, timeout=self.sky_timeout)
         if cat is None or not len(cat):

@@ -21,19 +21,11 @@ from astropy.io import fits
 from ipyaladin import Aladin
 from ipyaladin.utils.call_store import CallStore
 
+from .preload import ASSETS_JS
+
 __all__ = ["OfflineAladin", "SkyView", "significance_cuts", "wcsaxes_png"]
 
-_LOADER = r"""
-let mod;
-function url(path) {
-  const el = document.getElementById("jupyter-config-data");
-  const base = el ? (JSON.parse(el.textContent).baseUrl || "/") : "/";
-  // the page's _xsrf token in the path: JupyterHub accepts a cors-mode GET with it
-  const m = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
-  const t = encodeURIComponent(m ? decodeURIComponent(m[1]) : "-");
-  return new URL(base + "mmoda/" + path.replace("skyview/", "skyview/t/" + t + "/"), location.origin).href;
-}
-function load() { return (mod ??= import(url("skyview/widget.js")).then((m) => m.default)); }
+_LOADER = ASSETS_JS + r"""
 function localSurvey(model) {
   const o = { ...model.get("_init_options") };
   if (typeof o.survey === "string" && o.survey.startsWith("mmoda:")) {
@@ -70,6 +62,22 @@ def significance_cuts(data: np.ndarray) -> tuple[float, float]:
     finite = np.isfinite(data)
     peak = float(np.max(data[finite])) if finite.any() else 10.0
     return -3.0, max(10.0, peak / 3.0)
+
+
+def finite_part(hdu: Any) -> fits.PrimaryHDU:
+    """The image without its empty border (CRPIX shifted to match): a mosaic's border is up to a
+    third of it, and the browser's texture upload and drawing cost by the pixel. The cut is
+    symmetric, so the image's centre (where Aladin points the view once it is loaded) stays."""
+    data = np.asarray(hdu.data, np.float32)
+    rows, cols = np.flatnonzero(np.isfinite(data).any(axis=1)), np.flatnonzero(np.isfinite(data).any(axis=0))
+    header = hdu.header.copy()
+    if not rows.size:
+        return fits.PrimaryHDU(data, header)
+    (ny, nx), my, mx = data.shape, min(rows[0], data.shape[0] - 1 - rows[-1]), min(cols[0], data.shape[1] - 1 - cols[-1])
+    y0, y1, x0, x1 = my, ny - my, mx, nx - mx
+    header["CRPIX1"] = header.get("CRPIX1", 1.0) - x0
+    header["CRPIX2"] = header.get("CRPIX2", 1.0) - y0
+    return fits.PrimaryHDU(np.ascontiguousarray(data[y0:y1, x0:x1]), header)
 
 
 def wcsaxes_png(sig_hdu: Any, catalog: Any = None, title: str = "") -> bytes:
@@ -115,7 +123,7 @@ class SkyView(w.VBox):
         lo, hi = significance_cuts(sig_hdu.data)
         # img_format="fits": aladin-lite 3.9 files the cuts under the image's format, which is
         # unknown until the FITS is parsed; without it the cuts are dropped for automatic ones
-        self.aladin.add_fits(fits.HDUList([fits.PrimaryHDU(sig_hdu.data, sig_hdu.header)]),
+        self.aladin.add_fits(fits.HDUList([finite_part(sig_hdu)]),
                              name="significance", img_format="fits", colormap="inferno",
                              stretch="asinh", opacity=1.0, min_cut=lo, max_cut=hi)
         if catalog is not None and len(catalog):
