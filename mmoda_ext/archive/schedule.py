@@ -15,8 +15,10 @@ Faithful to how INTEGRAL observed (instruments.md §1.6, §9):
   March 2017 (``FORCED``);
 * further campaigns interrupt the plan as real ToOs and monitoring programmes did (``TOO_CAMPAIGNS``,
   ``BULGE_MONITORING``, ``PROGRAMME_FIELDS``): the planned pointings they overlap are replaced, the
-  revolutions they do not touch keep every pointing (id, time, attitude) of the plan. Each entry names its source of information;
-  ``[R]`` marks dates recalled from the literature and not yet checked against the INTEGRAL archive.
+  revolutions they do not touch keep every pointing (id, time, attitude) of the plan, and monitoring
+  and programme blocks sit at a revolution's end (its first pointings stay). Each entry names its
+  source of information; ``[R]`` marks dates recalled from the literature, not yet checked against
+  the INTEGRAL archive.
 
 Everything is drawn from ``numpy.random.default_rng`` seeded per revolution, so the plan does not
 depend on the order of evaluation. ``build_plan(seed)`` returns plain numpy arrays.
