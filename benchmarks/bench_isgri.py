@@ -3,7 +3,9 @@
 Prints, in one run:
 * per-window decode time against the floor of three plain numpy rFFT cross-correlations of
   the same size, with and without reuse of the arrays cached per (efficiency, background);
-* the per-window chain (read, decode, clean, reproject) on one core;
+* the per-window chain (read, decode, clean, reproject) on one core, with the revolutions'
+  decoding operators stored in the archive (warm, the usual case) and with every operator
+  rebuilt (each of these windows is of another revolution);
 * a 100-window mosaic on 1 vs 2 Dask workers (speed-up);
 * a 500-window mosaic from a warm archive cache on 2 workers (wall, per-window per-core cost).
 
@@ -49,14 +51,14 @@ def _windows(archive, n: int):
     return archive.index.select(265.978, -29.745, 15.0, Time("2003-01-01"), Time("2024-12-31"), n)
 
 
-def _mosaic(ctx, archive, windows):
+def _mosaic(ctx, archive, windows, reuse: bool = True):
     from mmoda_ext.instruments._isgri_window import ArchiveRef, ImagePlan, image_task
     from mmoda_ext.science import ibis
     from mmoda_ext.science.mosaic import MosaicAccumulator, mosaic_frame
 
     frames = [ibis.window_frame(w.ra, w.dec, w.pa) for w in windows]
     mframe = mosaic_frame(265.978, -29.745, frames)
-    plan = ImagePlan(ArchiveRef.of(archive), 20.0, 40.0, mframe)
+    plan = ImagePlan(ArchiveRef.of(archive), 20.0, 40.0, mframe, reuse=reuse)
     t = time.perf_counter()
     acc = ctx.map_reduce(partial(image_task, plan), windows, _add_part, MosaicAccumulator(mframe),
                          merge=MosaicAccumulator.merge, start=partial(MosaicAccumulator, mframe))
@@ -95,12 +97,13 @@ def bench_chain(archive, windows) -> dict:
     from mmoda_ext.jobs.compute import SerialContext
 
     ctx = SerialContext(archive, Path(os.environ.get("TMPDIR", "/tmp")) / "bench-isgri")
-    _mosaic(ctx, archive, windows[:10])  # warm imports and caches
-    wall, _ = _mosaic(ctx, archive, windows)
-    per = wall / len(windows)
+    _mosaic(ctx, archive, windows)  # warm imports, page cache and the stored decoding operators
+    per = min(_mosaic(ctx, archive, windows)[0] for _ in range(2)) / len(windows)
+    cold = _mosaic(ctx, archive, windows, reuse=False)[0] / len(windows)
     print(f"per-window chain on one core (read, decode, clean, reproject, fold) over {len(windows)} windows:")
     aim("chain per window, one core", per * 1e3, "<=", 25, " ms", digits=1)
-    return {"chain_ms": per * 1e3}
+    print(f"  with every decoding operator rebuilt (each window of another revolution): {cold * 1e3:.1f} ms")
+    return {"chain_ms": per * 1e3, "chain_cold_ms": cold * 1e3}
 
 
 def bench_dask(archive, windows100, windows500) -> dict:
@@ -150,11 +153,12 @@ def main() -> dict:
             generate_window(archive, w)
         dt = time.perf_counter() - t
         print(f"generated {len(missing)} windows into {archive.root} "
-              f"({dt / len(missing) * 1e3:.0f} ms per window, simulation + compressed FITS write)")
+              f"({dt / len(missing) * 1e3:.0f} ms per window, simulation + FITS write)")
     results = {}
     results |= bench_decode(archive, windows500)
     results |= bench_chain(archive, windows100)
     aim("chain per window / FFT floor", results["chain_ms"] / results["floor_ms"], "<=", 2.5, "×")
+    print(f"  with every operator rebuilt: {results['chain_cold_ms'] / results['floor_ms']:.2f}× floor")
     results |= bench_dask(archive, windows100, windows500)
     return results
 

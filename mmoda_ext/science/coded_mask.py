@@ -245,9 +245,11 @@ def decoder_for(efficiency: np.ndarray, background: np.ndarray, *, reuse: bool =
     dec = _CACHE.get(key)
     if dec is None:
         state = store.get(key) if store is not None else None
-        if state is not None:
-            dec = Decoder.from_state(state, optics)
-        else:
+        try:
+            dec = Decoder.from_state(state, optics) if state is not None else None
+        except KeyError:  # a partial entry (an array removed by a cache cleaning): rebuild it
+            dec = None
+        if dec is None:
             dec = Decoder(efficiency, background, optics)
             if store is not None:
                 store.put(key, dec.state())

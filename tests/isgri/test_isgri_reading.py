@@ -75,7 +75,7 @@ def test_stored_decoding_operator_is_the_computed_one(isgri_archive, tmp_path):
     store = DecoderStore(tmp_path / "decoders")
     coded_mask._CACHE.clear()
     built = coded_mask.decoder_for(win.efficiency, win.background, store=store)
-    (stored_file,) = (tmp_path / "decoders").glob("*/*.npz")
+    (stored,) = (tmp_path / "decoders").glob("*/*")
     coded_mask._CACHE.clear()
     loaded = coded_mask.decoder_for(win.efficiency, win.background, store=store)
     assert loaded is not built
@@ -84,7 +84,13 @@ def test_stored_decoding_operator_is_the_computed_one(isgri_archive, tmp_path):
     a, b = fresh.decode(counts, win.exposure), loaded.decode(counts, win.exposure)
     for name in ("intensity", "variance", "exposure"):
         assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
-    stored_file.write_bytes(stored_file.read_bytes()[:1000])  # a partial file is not trusted
-    assert store.get(stored_file.stem) is None
+    damaged = stored / "response.npy"
+    damaged.write_bytes(damaged.read_bytes()[:1000])  # a damaged entry is not trusted
+    assert store.get(stored.name) is None
+    (stored / "response.npy").unlink()  # an entry missing an array is rebuilt
+    coded_mask._CACHE.clear()
+    rebuilt = coded_mask.decoder_for(win.efficiency, win.background, store=store)
+    assert np.array_equal(rebuilt.response, fresh.response, equal_nan=True)
+    assert np.array_equal(store.get(stored.name)["response"], fresh.response, equal_nan=True)  # stored again
     assert decoder_store(isgri_archive).root == isgri_archive.root / "isgri-decoders"
     coded_mask._CACHE.clear()
