@@ -102,6 +102,7 @@ def decoded_key(instrument: str, scw: Any, e1: float, e2: float, archive: Any, *
                 clean: bool = True, clean_threshold: float = 5.0, data_version: Any = None,
                 **extra: Any) -> str:
     """Provenance key of a window's decoded+cleaned image (see the module docstring)."""
+    from ..archive.isgri_data import sky_digest
     from ..jobs.cache import cache_key
 
     if data_version is None:
@@ -110,7 +111,7 @@ def decoded_key(instrument: str, scw: Any, e1: float, e2: float, archive: Any, *
         instrument=instrument, scw=str(scw.scw_id), scw_seed=int(getattr(scw, "seed", 0)),
         pointing=[float(scw.ra), float(scw.dec), float(scw.pa)], step=DECODED_STEP,
         band=[float(e1), float(e2)], scale="raw", clean=bool(clean),
-        clean_threshold=float(clean_threshold) if clean else None, sky=str(archive.sky.digest),
+        clean_threshold=float(clean_threshold) if clean else None, sky=sky_digest(archive.sky),
         data_version=data_version, analysis_version=ANALYSIS_VERSION, **extra,
     )
 
