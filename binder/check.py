@@ -1,8 +1,8 @@
 """Run every tutorial in an environment built only from binder/'s files (run it with that
-environment's python): its own JupyterLab with the extension, nbclient per notebook.
+environment's python): its own JupyterLab with the extension, nbclient per notebook. By hand;
+``make test`` does the same in ``tests/notebooks`` (one environment per test session).
 
-    python3.12 -m venv /tmp/bvenv && /tmp/bvenv/bin/pip install -r binder/requirements.txt
-    PATH=/tmp/bvenv/bin:$PATH bash binder/postBuild && /tmp/bvenv/bin/python binder/check.py
+    python3.12 binder/environment.py /tmp/bvenv && /tmp/bvenv/bin/python binder/check.py
 """
 
 from __future__ import annotations

@@ -46,10 +46,8 @@ class Hub:
         import ipywidgets as w
 
         from . import state
-        from .panels import BannerPanel, ClusterPanel, JobsPanel, ProductsPanel, QueryPanel, warm_up
+        from .panels import BannerPanel, ClusterPanel, JobsPanel, ProductsPanel, QueryPanel
         from .panels.preload import SkyViewPreload
-
-        warm_up()  # the products panel's astropy / ipyaladin / bqplot, while the form is filled in
 
         self.client = client or connect()
         self.query = state.QueryState(self.client).load(**query)
@@ -102,6 +100,20 @@ class Hub:
         from IPython.display import display
 
         display(self.widget)
+        _warm_up()
+
+
+def _warm_up() -> None:
+    """Once the panels are on screen: the products panel's astropy / ipyaladin / bqplot imports
+    in the background (after a second, not competing with the first render), while the user
+    fills the form."""
+    import threading
+
+    from .panels import warm_up
+
+    timer = threading.Timer(1.0, warm_up)
+    timer.daemon = True
+    timer.start()
 
 
 def show(client: Client | None = None, **query: Any) -> Hub:
@@ -110,4 +122,5 @@ def show(client: Client | None = None, **query: Any) -> Hub:
 
     hub = Hub(client, **query)
     display(hub.widget)
+    _warm_up()
     return hub
