@@ -9,6 +9,8 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.table import Table
 
+from .fitsfile import write_hdus
+
 __all__ = ["write_fits"]
 
 
@@ -22,5 +24,5 @@ def write_fits(path: Path, table: Table, extname: str, simulated: bool, source: 
         h["TELESCOP"] = "ANTARES"
         h["SIMULATE"] = (simulated, "simulated events" if simulated else "real public 2007-2017 sample")
         h["ORIGIN"] = ("MMODA-Hub", source[:60])
-    fits.HDUList([prim, hdu]).writeto(path, overwrite=True)
+    write_hdus([prim, hdu], path)
     return path

@@ -18,7 +18,8 @@ from astropy.table import Table
 from ..archive.fitsutil import ijd_to_time, standard_header
 from ..science.coded_mask import DecodedImage
 from ..science.tangent import TangentFrame
-from .plots import mark_simulated
+from .fitsfile import write_hdus
+from .plots import save_png
 
 __all__ = ["write_mosaic", "write_catalog", "write_regions", "plot_mosaic", "IMATYPES"]
 
@@ -65,7 +66,7 @@ def write_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, meta: dic
         h["CREATOR"] = "mmoda-hub isgri_image"
         h.update(wcs_header)
         hdus.append(fits.ImageHDU(np.asarray(arrays[kind], np.float32), header=h))
-    fits.HDUList(hdus).writeto(path, overwrite=True)
+    write_hdus(hdus, path)
     return path
 
 
@@ -104,7 +105,7 @@ def write_catalog(path: Path, table: Table, meta: dict[str, Any]) -> Path:
     hdu.header["OSA_VERS"] = meta["osa_version"]
     hdu.header["DET_THR"] = (float(meta["threshold"]), "detection threshold (sigma)")
     prim = fits.PrimaryHDU(header=standard_header("IBIS", meta["tstart"], meta["tstop"]))
-    fits.HDUList([prim, hdu]).writeto(path, overwrite=True)
+    write_hdus([prim, hdu], path)
     return path
 
 
@@ -204,7 +205,6 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
         f'{t1} – {t2} UTC · {meta["n_scw"]} of {meta.get("n_scw_matched", meta["n_scw"])} science windows · exposure {meta["exposure"] / 1e3:.1f} ks',
         fontsize=10, pad=10,
     )
-    mark_simulated(fig)
-    fig.savefig(path, bbox_inches="tight")
+    save_png(fig, path, bbox_inches="tight")
     plt.close(fig)
     return path

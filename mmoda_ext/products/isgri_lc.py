@@ -13,6 +13,7 @@ from astropy.time import Time
 
 from ..archive.fitsutil import ijd_to_time, standard_header
 from ..science.lightcurve import DAY, LcSum
+from .fitsfile import write_hdus
 
 __all__ = ["write_lc", "plot_lc"]
 
@@ -41,7 +42,7 @@ def write_lc(path: Path, lc: LcSum, t: dict[str, np.ndarray], meta: dict[str, An
     h["BACKVDEF"] = ("whole-detector rate", "BACKV: fitted background")
     prim = fits.PrimaryHDU(header=standard_header("IBIS", tstart, tstop))
     hdu = fits.BinTableHDU.from_columns(fits.ColDefs(cols), header=h)
-    fits.HDUList([prim, hdu]).writeto(path, overwrite=True)
+    write_hdus([prim, hdu], path)
     return path
 
 
@@ -52,7 +53,7 @@ def plot_lc(path: Path, name: str, t: dict[str, np.ndarray], meta: dict[str, Any
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import mark_simulated
+    from .plots import save_png
 
     # TIME is IJD in TT: the axis counts UTC days from a UTC midnight, so the date it names is
     # the calendar date of the data (a TT midnight is 23:58:5x UTC of the day before)
@@ -67,7 +68,6 @@ def plot_lc(path: Path, name: str, t: dict[str, np.ndarray], meta: dict[str, Any
     ax.set_title(f"ISGRI {name} · {meta['time_bin']:g} s bins · {meta['osa_version']}", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    mark_simulated(fig)
-    fig.savefig(path)
+    save_png(fig, path)
     plt.close(fig)
     return path

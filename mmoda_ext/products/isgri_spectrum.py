@@ -15,6 +15,7 @@ from astropy.io import fits
 
 from ..archive.fitsutil import standard_header
 from ..science.spectrum import CHANNELS, E_IN, SourceSum, channel_scale, rmf_matrix
+from .fitsfile import write_hdus
 
 __all__ = ["write_pha", "write_arf", "write_rmf"]
 
@@ -82,12 +83,13 @@ def write_pha(path: Path, s: SourceSum, meta: dict[str, Any]) -> Path:
     h["OFFCORR"] = ("PIF", "on-axis equivalent rates")
     h["OSA_VERS"] = (meta["osa_version"], "rate scale of the rates")
     h["BACKFILE"], h["CORRFILE"] = "NONE", "NONE"
-    h["RESPFILE"] = (meta.get("respfile", "NONE"), "RMF delivered with this spectrum")
-    h["ANCRFILE"] = (meta.get("ancrfile", "NONE"), "ARF delivered with this spectrum")
+    for key, what in (("RESPFILE", "RMF"), ("ANCRFILE", "ARF")):
+        name = meta.get(key.lower(), "NONE")  # a long file name leaves no room for a comment
+        h[key] = (name, f"{what} delivered with this spectrum" if len(name) < 32 else "")
     h["CAL_EMIN"], h["CAL_EMAX"] = (float(lo), "[keV] QUALITY 0 from"), (float(hi), "[keV] QUALITY 0 to")
     h["AREASCAL"], h["BACKSCAL"], h["CORRSCAL"] = 1.0, 1.0, 0.0
     hdu = fits.BinTableHDU.from_columns(cols, header=h)
-    fits.HDUList([_primary(s), hdu]).writeto(path, overwrite=True)
+    write_hdus([_primary(s), hdu], path)
     return path
 
 
@@ -104,7 +106,7 @@ def write_arf(path: Path, s: SourceSum, meta: dict[str, Any]) -> Path:
     h["NAME"] = s.name
     h["OSA_VERS"] = meta["osa_version"]
     hdu = fits.BinTableHDU.from_columns(cols, header=h)
-    fits.HDUList([_primary(s), hdu]).writeto(path, overwrite=True)
+    write_hdus([_primary(s), hdu], path)
     return path
 
 
@@ -159,5 +161,5 @@ def write_rmf(path: Path, s: SourceSum, meta: dict[str, Any], threshold: float =
         fits.Column("E_MIN", "E", unit="keV", array=CHANNELS[:-1]),
         fits.Column("E_MAX", "E", unit="keV", array=CHANNELS[1:]),
     ]), header=eb_h)
-    fits.HDUList([_primary(s), eb, mat]).writeto(path, overwrite=True)
+    write_hdus([_primary(s), eb, mat], path)
     return path

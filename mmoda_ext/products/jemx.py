@@ -19,6 +19,7 @@ from ..archive.fitsutil import standard_header
 from ..science import jemx_response as resp
 from ..science.coded_mask import DecodedImage
 from ..science.tangent import TangentFrame
+from .fitsfile import write_hdus
 
 __all__ = ["write_mosaic", "write_catalog", "write_spectrum", "write_rmf", "write_arf", "write_lc",
            "IMATYPES"]
@@ -54,7 +55,7 @@ def write_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, meta: dic
             wcs.remove(key, ignore_missing=True)
         h.update(wcs)
         hdus.append(fits.ImageHDU(np.asarray(arrays[kind], np.float32), header=h))
-    fits.HDUList(hdus).writeto(path, overwrite=True)
+    write_hdus(hdus, path)
     return path
 
 
@@ -66,7 +67,7 @@ def write_catalog(path: Path, table, meta: dict[str, Any]) -> Path:
     hdu.header["E_MIN"], hdu.header["E_MAX"] = float(meta["e1"]), float(meta["e2"])
     hdu.header["DET_THR"] = (float(meta["threshold"]), "detection threshold (sigma)")
     prim = fits.PrimaryHDU(header=standard_header(_instr(u), meta["tstart"], meta["tstop"]))
-    fits.HDUList([prim, hdu]).writeto(path, overwrite=True)
+    write_hdus([prim, hdu], path)
     return path
 
 
@@ -99,7 +100,7 @@ def write_spectrum(path: Path, rate: np.ndarray, error: np.ndarray, meta: dict[s
     h["NUM_SCW"] = int(meta["n_scw"])
     h["OSA_VERS"] = meta["osa_version"]
     prim = fits.PrimaryHDU(header=standard_header(_instr(u), meta["tstart"], meta["tstop"]))
-    fits.HDUList([prim, fits.BinTableHDU.from_columns(cols, header=h)]).writeto(path, overwrite=True)
+    write_hdus([prim, fits.BinTableHDU.from_columns(cols, header=h)], path)
     return path
 
 
@@ -135,7 +136,7 @@ def write_rmf(path: Path, unit: int) -> Path:
                      "CHANTYPE": "PI", "DETCHANS": n_c, "TLMIN4": 1, "TELESCOP": "INTEGRAL",
                      "INSTRUME": _instr(unit), "LO_THRES": 0.0})
     mat = fits.BinTableHDU.from_columns(cols, header=h)
-    fits.HDUList([fits.PrimaryHDU(), _ebounds(unit), mat]).writeto(path, overwrite=True)
+    write_hdus([fits.PrimaryHDU(), _ebounds(unit), mat], path)
     return path
 
 
@@ -149,8 +150,7 @@ def write_arf(path: Path, unit: int) -> Path:
     h = fits.Header({"EXTNAME": "SPECRESP", "HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE",
                      "HDUCLAS2": "SPECRESP", "HDUVERS": "1.1.0", "TELESCOP": "INTEGRAL",
                      "INSTRUME": _instr(unit)})
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, header=h)]).writeto(
-        path, overwrite=True)
+    write_hdus([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, header=h)], path)
     return path
 
 
@@ -208,5 +208,5 @@ def write_lc(path: Path, lc: dict[str, np.ndarray], meta: dict[str, Any]) -> Pat
     h["NUM_SCW"] = int(meta["n_scw"])
     h["OSA_VERS"] = meta["osa_version"]
     prim = fits.PrimaryHDU(header=standard_header(_instr(u), meta["tstart"], meta["tstop"]))
-    fits.HDUList([prim, fits.BinTableHDU.from_columns(cols, header=h)]).writeto(path, overwrite=True)
+    write_hdus([prim, fits.BinTableHDU.from_columns(cols, header=h)], path)
     return path

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from ..archive.fitsutil import ijd_to_time
 from ..science import jemx_response
-from .plots import mark_simulated, plot_light_curve
+from .plots import plot_light_curve, save_png
 
 __all__ = ["plot_spectrum", "plot_lc"]
 
@@ -34,8 +34,7 @@ def plot_spectrum(path: Path, rate: np.ndarray, error: np.ndarray, meta: dict[st
     ax.set_title(f"JEM-X{meta['unit']} spectrum of {meta['name']} · {meta['n_scw']} of {meta.get('n_scw_matched', meta['n_scw'])} science windows · "
                  f"exposure {meta['exposure'] / 1e3:.1f} ks", fontsize=10)
     fig.tight_layout()
-    mark_simulated(fig)
-    fig.savefig(path, dpi=110)
+    save_png(fig, path, dpi=110)
     return path
 
 

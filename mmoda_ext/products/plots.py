@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_light_curve", "plot_upper_limits", "mark_simulated", "SIMULATED_MARK"]
+__all__ = ["plot_light_curve", "plot_upper_limits", "mark_simulated", "save_png", "SIMULATED_MARK"]
 
 #: the mark every preview of simulated data carries (FITS files carry SIMULATE = T)
 SIMULATED_MARK = "SIMULATED DATA · MMODA Hub"
@@ -24,13 +24,19 @@ def mark_simulated(fig, text: str = SIMULATED_MARK) -> None:
     fig.text(0.995, 0.005, text, ha="right", va="bottom", fontsize=7, color="#b71c1c", alpha=0.8)
 
 
+def save_png(fig, path: Path, simulated: bool = True, **savefig) -> Path:
+    """Every preview leaves through here: the visible mark, and the same words in the PNG's
+    ``Description`` text chunk so that a program (and the tests) can tell too."""
+    if simulated:
+        mark_simulated(fig)
+    fig.savefig(path, metadata={"Description": SIMULATED_MARK if simulated else "MMODA Hub"}, **savefig)
+    return path
+
+
 def _save(fig: Figure, path: Path, simulated: bool = True) -> Path:
     FigureCanvasAgg(fig)
     fig.tight_layout()
-    if simulated:
-        mark_simulated(fig)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_png(fig, path, simulated, dpi=110)
 
 
 def _break_gaps(time: np.ndarray, *values: np.ndarray):

@@ -11,6 +11,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.time import Time
 
+from .fitsfile import write_hdus
+
 __all__ = ["write_lc", "write_root"]
 
 
@@ -37,7 +39,7 @@ def write_lc(path: Path, time: np.ndarray, rate: np.ndarray, err: np.ndarray, u1
     h["E_MAX"] = (float(params["E2_keV"]), "[keV]")
     h["ORIGIN"] = ("mmoda-hub simulation", "simulated POLAR counts")
     h["SIMULATE"] = (True, "simulated data, not POLAR observations")
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+    write_hdus([fits.PrimaryHDU(), hdu], path)
     return path
 
 

@@ -13,6 +13,7 @@ from astropy.io import fits
 from ..archive.fitsutil import standard_header
 from ..science.ibis import ISGRI_CHANNELS
 from ..science.spectral_fit import UNITS, FitResult
+from .fitsfile import write_hdus
 
 __all__ = ["plot_fit", "write_fit"]
 
@@ -25,7 +26,7 @@ def plot_fit(path, edges: np.ndarray, rate: np.ndarray, error: np.ndarray,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import mark_simulated
+    from .plots import save_png
 
     de = np.diff(edges)
     mid = np.sqrt(edges[1:] * edges[:-1])
@@ -76,8 +77,7 @@ def plot_fit(path, edges: np.ndarray, rate: np.ndarray, error: np.ndarray,
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     rx.grid(alpha=0.3)
-    mark_simulated(fig)
-    fig.savefig(path, bbox_inches="tight")
+    save_png(fig, path, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -123,6 +123,6 @@ def write_fit(path, source: Any, fit: FitResult, rate: np.ndarray, error: np.nda
         fits.Column("MODEL", "E", unit="count/s", array=fit.model_rate),
         fits.Column("FITTED", "L", array=fit.channels),
     ], header=h2)
-    fits.HDUList([fits.PrimaryHDU(header=standard_header("IBIS", source.tstart, source.tstop)),
-                  par, spec]).writeto(path, overwrite=True)
+    write_hdus([fits.PrimaryHDU(header=standard_header("IBIS", source.tstart, source.tstop)),
+                par, spec], path)
     return path

@@ -13,6 +13,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..archive.spiacs_data import time_from_ijd_seconds
+from .fitsfile import write_hdus
 
 __all__ = ["write_lc"]
 
@@ -64,5 +65,5 @@ def write_lc(path: Path, lc: Any, burst: Any, search_bin: float, params: dict[st
     bursts.name = "BURSTS"
     bursts.header["TIMEZERO"] = (lc.t_ref, "[s] IJD seconds of time = 0 (same as RATE)")
     bursts.header["COMMENT"] = "Burst finder: polynomial background fitted off-burst, significance vs off-burst scatter"
-    fits.HDUList([fits.PrimaryHDU(), rate, bursts]).writeto(path, overwrite=True)
+    write_hdus([fits.PrimaryHDU(), rate, bursts], path)
     return path

@@ -74,16 +74,23 @@ def layout(path: Path) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def made(sky_archive, tmp_path_factory) -> dict[str, list[Path]]:
-    """Every product's files, from the smallest request each."""
+def made_all(sky_archive, tmp_path_factory) -> dict[str, list]:
+    """Every product's ProductFiles, from the smallest request each."""
     archive = sky_archive("hdu-table")
     out = {}
     for instrument, product, raw in REQUESTS:
         ctx = SerialContext(archive if instrument in ("isgri", "jemx") else None,
                             tmp_path_factory.mktemp(product))
-        ps = engine.execute(instrument, product, dict(raw), ctx)
-        out[product] = [p.fits for p in ps.products if p.fits is not None]
-        assert out[product], f"{product} wrote no file"
+        out[product] = engine.execute(instrument, product, dict(raw), ctx).products
+    return out
+
+
+@pytest.fixture(scope="module")
+def made(made_all) -> dict[str, list[Path]]:
+    """Every product's data files."""
+    out = {product: [p.fits for p in files if p.fits is not None] for product, files in made_all.items()}
+    for product, paths in out.items():
+        assert paths, f"{product} wrote no file"
     return out
 
 
@@ -106,3 +113,24 @@ def test_table_matches_the_files_made(made, product):
         seen.add(pattern)
         assert layout(path) == rows[pattern], f"{path.name} (README rows {pattern})"
     assert seen == set(rows), f"README rows for files {product} did not make: {set(rows) - seen}"
+
+
+@pytest.mark.parametrize("product", [p for _, p, _ in REQUESTS])
+def test_every_hdu_and_preview_says_simulated(made_all, product):
+    """Issue 9: simulated data are marked in every product — each HDU of each FITS file, and each
+    PNG preview (the visible mark's words are also in its Description text chunk)."""
+    from PIL import Image
+
+    from mmoda_ext.products.plots import SIMULATED_MARK
+
+    fits_files = [p.fits for p in made_all[product] if p.fits is not None and p.fits.suffix != ".root"]
+    pngs = [p.png for p in made_all[product] if p.png is not None]
+    assert fits_files or product == "polar_lc"
+    for path in fits_files:
+        with fits.open(path) as hdul:
+            unmarked = [i for i, hdu in enumerate(hdul) if hdu.header.get("SIMULATE") is not True]
+        assert not unmarked, f"{path.name}: HDUs {unmarked} lack SIMULATE = T"
+    assert pngs, f"{product} made no preview"
+    for path in pngs:
+        with Image.open(path) as im:
+            assert im.text.get("Description") == SIMULATED_MARK, f"{path.name}: {im.text}"
