@@ -200,6 +200,7 @@ class SkyModel:
             dup = sorted({i for i in ids if ids.count(i) > 1})
             raise ValueError(f"sky model: duplicate source ids {dup}")
         self._xyz = np.array([s.unit_vector for s in self.sources]).reshape(-1, 3)
+        self._digest: str | None = None
 
     # -- loading ------------------------------------------------------------------------------
     @staticmethod
@@ -274,10 +275,15 @@ class SkyModel:
 
     @property
     def digest(self) -> str:
-        """Stable hash of the model content: part of the seed of every simulated window."""
-        text = json.dumps([s.row() for s in sorted(self.sources, key=lambda s: s.id)],
-                          sort_keys=True, default=repr)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """Stable hash of the model content: part of the seed of every simulated window.
+
+        Computed once (hashing ~200 sources costs milliseconds and every window asks for it).
+        """
+        if self._digest is None:
+            text = json.dumps([s.row() for s in sorted(self.sources, key=lambda s: s.id)],
+                              sort_keys=True, default=repr)
+            self._digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._digest
 
     def to_table(self) -> Table:
         return Table(rows=[s.row() for s in self.sources], names=list(COLUMNS))
