@@ -110,12 +110,12 @@ def test_worker_killed_mid_mosaic_same_product(tmp_path, archive, client, window
         pids = client.run(os.getpid)
         victim = sorted(pids.values())[0]
         os.kill(victim, signal.SIGKILL)
-        killed.append((victim, manager.store.get(job.job_id).progress))
+        killed.append((victim, manager.store.get(job.job_id)))
 
     job, mosaic = run_job(tmp_path / "killed", archive, client, windows, kill_one_worker)
-    (victim, progress), = killed
-    assert progress < 1.0, "the kill must hit a running mosaic"
-    assert job.attempts == 1  # the job itself ran once: Dask re-ran the lost worker's windows
+    (victim, then), = killed
+    assert not then.status.finished and then.progress < 0.8, then.to_dict()  # in the windows' pass
+    assert job.attempts == 1, job.to_dict()  # the job ran once: Dask re-ran the lost worker's windows
     same_mosaic(ref, mosaic)
     # the nanny brought a new worker process back
     end = time.monotonic() + 60
@@ -132,12 +132,17 @@ def test_archive_cache_deleted_under_a_running_job(tmp_path, archive, client, wi
     deleted = []
 
     def delete_cache(manager, job):
+        deleted.append(time.time())
         shutil.rmtree(folder)
-        deleted.append(manager.store.get(job.job_id).progress)
+        deleted.append(manager.store.get(job.job_id))
 
     job, mosaic = run_job(tmp_path / "deleted", archive, client, windows, delete_cache, at=0.4)
-    assert deleted and deleted[0] < 1.0
-    assert job.attempts == 1 and job.status is JobStatus.DONE  # finished once, never failed or retried
+    when, then = deleted
+    assert not then.status.finished, then.to_dict()
+    # finished once, never failed or retried
+    assert job.attempts == 1 and job.status is JobStatus.DONE, job.to_dict()
     same_mosaic(ref, mosaic)
+    remade = [w for w in windows if archive.path_for("isgri", w).stat().st_mtime >= when]
+    assert remade, "the job read no window after the deletion"
     for w in windows[-3:]:  # windows read after the deletion were made again, byte-identical
         assert archive.path_for("isgri", w).read_bytes() == before[w.scw_id]
