@@ -118,7 +118,8 @@ def main() -> None:
                 # where the time went: aladin-lite in the browser (marks of the preload), the kernel
                 marks = page.evaluate("""() => Object.fromEntries(performance.getEntriesByType('mark')
                     .filter((m) => m.name.startsWith('mmoda-')).map((m) => [m.name, m.startTime]))""")
-                for name in ("mmoda-aladin-import", "mmoda-aladin-imported", "mmoda-aladin-ready"):
+                for name in ("mmoda-aladin-import", "mmoda-aladin-imported", "mmoda-aladin-ready",
+                             "mmoda-view-render", "mmoda-view-rendered"):
                     if name in marks:
                         browser_marks.setdefault(name, []).append((marks[name] - click_ms) / 1000)
                 page.locator(".jp-Notebook .jp-Cell").nth(3).click()

@@ -37,7 +37,14 @@ function localSurvey(model) {
 }
 export default {
   async initialize(ctx) { const m = await load(); if (m.initialize) return m.initialize(ctx); },
-  async render(ctx) { localSurvey(ctx.model); const m = await load(); return m.render(ctx); },
+  async render(ctx) {
+    localSurvey(ctx.model);
+    const m = await load();
+    performance.mark("mmoda-view-render");  // the benchmark reads how long Aladin's start takes
+    const cleanup = m.render(ctx);
+    performance.mark("mmoda-view-rendered");
+    return cleanup;
+  },
 };
 """
 
