@@ -16,8 +16,9 @@ guard, whatever the caller's client does:
   ``osa_version``, OSA11.2-beta needs the restricted-OSA right and OSA11.0 data from rev 1626;
 * a window's **data** are served only for windows the caller selected (in the last
   ``grant_seconds``), so fetching files one by one cannot go around the limits; private
-  windows only to the private tier. The grants are kept in ``grants_file`` (SQLite in the
-  hub's state folder), so a restart of the service does not break running jobs;
+  windows only to the private tier. The grants and the new selections of the last
+  ``rate_window`` are kept in ``grants_file`` (SQLite in the hub's state folder), so a restart
+  of the service neither breaks running jobs nor resets a user's hourly budget;
 * what the index says about a window (id, pointing, time, ``private`` flag) is public, as the
   INTEGRAL observation log is: ``cone`` and ``windows`` show it so that the analysis can say
   how many private windows it left out, but that grants no data.
@@ -99,7 +100,9 @@ class ArchiveCore(LoggingConfigurable):
                                help="Threads generating per-window data files on demand.")
     grants_file = Unicode(config=True,
                           help="SQLite file keeping the grants (who selected which window, until "
-                               "when), so that a restart of the service does not break running jobs; "
+                               "when) and the new selections of the last rate_window, so that a "
+                               "restart of the service neither breaks running jobs nor resets the "
+                               "users' hourly budgets; "
                                "default $MMODA_HUB_STATE/mmoda-archive/grants.sqlite, '' = memory only.")
 
     @default("grants_file")
@@ -127,15 +130,24 @@ class ArchiveCore(LoggingConfigurable):
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             db.execute("CREATE TABLE IF NOT EXISTS grants (user TEXT NOT NULL, scw_id TEXT NOT NULL, "
                        "until REAL NOT NULL, PRIMARY KEY (user, scw_id))")
-            db.execute("DELETE FROM grants WHERE until < ?", (time.time(),))
+            # the new selections of the last rate_window: a restart keeps each user's hourly budget
+            db.execute("CREATE TABLE IF NOT EXISTS requests (user TEXT NOT NULL, at REAL NOT NULL, "
+                       "key TEXT NOT NULL)")
+            now = time.time()
+            db.execute("DELETE FROM grants WHERE until < ?", (now,))
+            db.execute("DELETE FROM requests WHERE at < ?", (now - self.rate_window,))
             rows = db.execute("SELECT user, scw_id, until FROM grants").fetchall()
+            made = db.execute("SELECT user, at, key FROM requests ORDER BY at").fetchall()
         except sqlite3.Error as exc:
             raise RuntimeError(f"the archive service's grants file {str(path)!r} cannot be used "
                                f"({exc}); fix or remove it (ArchiveCore.grants_file)") from exc
         for user, scw_id, until in rows:
             self._grants.setdefault(user, {})[scw_id] = until
+        for user, at, key in made:
+            self._requests.setdefault(user, deque()).append((at, key))
         self._db = db
-        self.log.info("archive grants: %d kept in %s", len(rows), path)
+        self.log.info("archive grants: %d kept in %s (%d selections of the last %g s)",
+                      len(rows), path, len(made), self.rate_window)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -182,6 +194,12 @@ class ArchiveCore(LoggingConfigurable):
                     + (rights.how_to_get_more or "Ask the MMODA team for a higher tier."),
                     rights.requests_per_hour)
             log.append((now, key))
+            if self._db is not None:  # kept across restarts of the service
+                with self._db:
+                    self._db.execute("BEGIN")
+                    self._db.execute("DELETE FROM requests WHERE user = ? AND at < ?",
+                                     (rights.user, now - self.rate_window))
+                    self._db.execute("INSERT INTO requests VALUES (?, ?, ?)", (rights.user, now, key))
 
     def _grant(self, rights: Rights, windows: list[Any]) -> None:
         now = time.time()

@@ -122,3 +122,40 @@ async def test_grants_survive_a_restart_of_the_service(sky_archive, tmp_path):
     bad.write_text("not a database")
     with pytest.raises(RuntimeError, match="bad.sqlite.*cannot be used"):
         ArchiveCore(archive, TierTable.load(), grants_file=str(bad))
+
+
+def test_hourly_budget_survives_a_restart_of_the_service(sky_archive, tmp_path):
+    """The new selections of the last hour are kept with the grants: a restart of the service
+    does not give a user a fresh hourly budget (a repeat stays free); older ones are pruned."""
+    import sqlite3
+    from dataclasses import replace
+
+    archive = sky_archive("archive-core")
+    state = str(tmp_path / "grants.sqlite")
+    first = ArchiveCore(archive, TierTable.load(), grants_file=state)
+    ivy = replace(_user(first, "ivy"), requests_per_hour=2)
+    first.select(ivy, PRIV)
+    first.select(ivy, {**PRIV, "t2": PRIV["t2"] + 0.5})
+    with pytest.raises(PublicError) as before:
+        first.select(ivy, {**PRIV, "t2": PRIV["t2"] + 1})
+    first.close()  # the service stops (or dies) and the hub starts it again
+    again = ArchiveCore(archive, TierTable.load(), grants_file=state)
+    try:
+        with pytest.raises(PublicError) as after:
+            again.select(ivy, {**PRIV, "t2": PRIV["t2"] + 1})
+        assert after.value.status == 429 and after.value.message == before.value.message
+        assert "made 2 new selections" in after.value.message
+        again.select(ivy, PRIV)  # a repeat of a selection made before the restart: still free
+        again.select(replace(ivy, user="jon"), {**PRIV, "t2": PRIV["t2"] + 1})  # still per user
+    finally:
+        again.close()
+    with sqlite3.connect(state) as db:  # the hour is over: pruned when the service starts
+        db.execute("UPDATE requests SET at = at - 3601 WHERE user = 'ivy'")
+    later = ArchiveCore(archive, TierTable.load(), grants_file=state)
+    try:
+        later.select(ivy, {**PRIV, "t2": PRIV["t2"] + 1})
+        with sqlite3.connect(state) as db:
+            rows = db.execute("SELECT count(*) FROM requests WHERE user = 'ivy'").fetchone()[0]
+        assert rows == 1
+    finally:
+        later.close()
