@@ -329,6 +329,20 @@ def _plan_blocks(seed: int):
     return [np.array(c, dtype=d) for c, d in zip(cols, dtypes, strict=True)], names
 
 
+def _block_clock(ra: np.ndarray, dec: np.ndarray, dur: np.ndarray, k: np.ndarray, n_max: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(slew, seconds from its block's start to each pointing's end): a slew grows with the angle
+    from the previous pointing, and a block's first one is a longer set-up."""
+    xyz = unit(ra, dec)
+    sep = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", xyz[1:], xyz[:-1]), -1, 1)))
+    slew = np.round(120.0 + 6.0 * np.concatenate([[30.0], sep]))
+    slew[k == 0] = np.round(rng.uniform(300, 900, (k == 0).sum()))
+    slot = slew + dur
+    cum = np.cumsum(slot)
+    start_idx = np.cumsum(n_max) - n_max
+    return slew, cum - np.repeat(cum[start_idx] - slot[start_idx], n_max)
+
+
 def _base_plan(seed: int) -> dict[str, np.ndarray | list]:
     """The planned pointings (random fields and ``FORCED`` campaigns), vectorised over pointings."""
     (b_rev, b_t0, b_t1, b_field, b_lon, b_lat, b_pat, b_priv, b_nom), names = _plan_blocks(seed)
@@ -355,13 +369,7 @@ def _base_plan(seed: int) -> dict[str, np.ndarray | list]:
         ra[m], dec[m] = lon, lat
     # durations and slews
     dur = np.clip(np.round(b_nom[blk] * (1.0 + 0.04 * rng.standard_normal(n))), 1800, 3600)
-    xyz = unit(ra, dec)
-    sep = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", xyz[1:], xyz[:-1]), -1, 1)))
-    slew = np.round(120.0 + 6.0 * np.concatenate([[30.0], sep]))
-    slew[k == 0] = np.round(rng.uniform(300, 900, (k == 0).sum()))
-    slot = slew + dur
-    cum = np.cumsum(slot)
-    cum_in_block = cum - np.repeat(cum[np.cumsum(n_max) - n_max] - slot[np.cumsum(n_max) - n_max], n_max)
+    slew, cum_in_block = _block_clock(ra, dec, dur, k, n_max, rng)
     t_end = b_t0[blk] + cum_in_block / 86400.0
     keep = t_end <= b_t1[blk]
     blk, ra, dec, dur, slew, t_end = blk[keep], ra[keep], dec[keep], dur[keep], slew[keep], t_end[keep]
@@ -471,14 +479,7 @@ def _overlay_pointings(seed: int, blocks: list, names: list[str]) -> dict[str, n
             o = PATTERNS[name][k[m] % len(PATTERNS[name])]
             ra[m], dec[m] = offset(b_ra[blk[m]], b_dec[blk[m]], o[:, 0], o[:, 1])
     dur = np.clip(np.round(nominal[blk] * (1.0 + 0.02 * rng.standard_normal(blk.size))), 1800, 3600)
-    xyz = unit(ra, dec)
-    sep = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", xyz[1:], xyz[:-1]), -1, 1)))
-    slew = np.round(120.0 + 6.0 * np.concatenate([[30.0], sep]))
-    slew[k == 0] = np.round(rng.uniform(300, 900, (k == 0).sum()))
-    slot = slew + dur
-    cum = np.cumsum(slot)
-    start_idx = np.cumsum(n_max) - n_max
-    in_block = cum - np.repeat(cum[start_idx] - slot[start_idx], n_max)
+    slew, in_block = _block_clock(ra, dec, dur, k, n_max, rng)
     tstop = t0[blk] + in_block / 86400.0
     keep = tstop <= t1[blk] - _SLEW_MARGIN_S / 86400.0
     blk, ra, dec, dur, slew, tstop = blk[keep], ra[keep], dec[keep], dur[keep], slew[keep], tstop[keep]
