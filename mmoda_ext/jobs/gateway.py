@@ -37,7 +37,8 @@ from ..access.rights import Rights
 from ..errors import PublicError
 from .manager import JobManager
 
-__all__ = ["GatewayClusters", "GatewayJobManager", "UserGatewayCluster", "lab_cluster", "lab_cluster_id"]
+__all__ = ["GatewayClusters", "GatewayJobManager", "UserGatewayCluster", "lab_cluster", "lab_cluster_id",
+           "users_cluster"]
 
 
 async def _state_cluster(gw: Any, state_file: str) -> str | None:
@@ -328,6 +329,14 @@ def lab_cluster_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dask-gateway:{name}"))
 
 
+async def users_cluster(clusters: GatewayClusters | None = None) -> str | None:
+    """The name of the user's MMODA cluster (the ``state_file``'s) if the gateway says it is
+    running or starting, else None: what "+ NEW" in the Dask pane adopts."""
+    clusters = clusters or _active or GatewayClusters()
+    async with Gateway(asynchronous=True) as gw:
+        return await _state_cluster(gw, clusters.state_file)
+
+
 async def lab_cluster(*args: Any, asynchronous: bool = True, **kwargs: Any) -> Any:
     """dask-labextension's cluster factory in hub user servers (``labextension.factory``).
 
@@ -336,8 +345,7 @@ async def lab_cluster(*args: Any, asynchronous: bool = True, **kwargs: Any) -> A
     ``state_file`` so the next job computes on it too. Its dashboard link is the guard's.
     """
     clusters = _active or GatewayClusters()
-    async with Gateway(asynchronous=True) as gw:
-        name = await _state_cluster(gw, clusters.state_file)
+    name = await users_cluster(clusters)
     if name is not None:
         cluster = UserGatewayCluster.from_name(name, shutdown_on_close=True, asynchronous=True)
     else:

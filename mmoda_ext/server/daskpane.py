@@ -8,6 +8,9 @@ the tier). This module does the two other halves:
 * :func:`show_in_lab`: a cluster the extension's jobs start (or adopt) appears in the pane by
   itself, once (entries of clusters that have stopped, e.g. after the gateway's idle timeout,
   are dropped);
+* :class:`NewClusterHandler`: "+ NEW" (``PUT dask/clusters``) while the user's cluster is
+  already in the pane returns that entry; dask-labextension's manager keys its entries by a
+  fresh id per PUT, so the factory's adopted cluster would otherwise be listed twice;
 * :class:`DashboardCheckHandler`: the pane checks a dashboard URL from the server side before
   it shows the plots (``dask/dashboard-check/<url>``), without any credential, so the guarded
   link (``/services/mmoda-dashboards/<cluster>/``: owner only) would always look inactive. For
@@ -18,6 +21,7 @@ the tier). This module does the two other halves:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -27,9 +31,12 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import httpclient, web
 
-__all__ = ["DashboardCheckHandler", "install", "show_in_lab"]
+__all__ = ["DashboardCheckHandler", "NewClusterHandler", "install", "new_in_lab", "show_in_lab"]
 
 GUARD = "/services/mmoda-dashboards/"
+
+#: one change of the pane's entries at a time ('+ NEW' and a job's cluster may come together)
+_pane_lock = asyncio.Lock()
 
 
 class DashboardCheckHandler(APIHandler):
@@ -57,14 +64,42 @@ class DashboardCheckHandler(APIHandler):
         self.finish(json.dumps(answer))
 
 
+def _new_cluster_handler() -> type:
+    """:class:`NewClusterHandler`, made on first use: importing dask-labextension starts its
+    manager on the current event loop, which only a running server has."""
+    global NewClusterHandler
+    if NewClusterHandler is None:
+        from dask_labextension.clusterhandler import DaskClusterHandler
+
+        class _NewClusterHandler(DaskClusterHandler):
+            """``dask/clusters`` with "+ NEW" (PUT) giving the user's one cluster, listed once."""
+
+            @web.authenticated
+            async def put(self, cluster_id: str = "") -> None:
+                try:
+                    model = await new_in_lab()
+                except Exception as exc:  # as dask-labextension's handler answers a failed start
+                    raise web.HTTPError(500, str(exc)) from exc
+                self.finish(json.dumps(model))
+
+        NewClusterHandler = _NewClusterHandler
+    return NewClusterHandler
+
+
+#: dask-labextension's ``dask/clusters`` handler with our '+ NEW' (see :func:`new_in_lab`)
+NewClusterHandler: type | None = None
+
+
 def install(web_app: web.Application, base_url: str) -> None:
-    """Route ``<base_url>dask/dashboard-check/`` to :class:`DashboardCheckHandler`, ahead of
-    dask-labextension's own handler (extensions add their routes in load order)."""
+    """Route ``<base_url>dask/dashboard-check/`` to :class:`DashboardCheckHandler` and
+    ``<base_url>dask/clusters`` to :class:`NewClusterHandler`, ahead of dask-labextension's own
+    handlers (extensions add their routes in load order)."""
     from tornado.routing import HostMatches, Rule
 
-    pattern = url_path_join(base_url, "dask/dashboard-check/(?P<url>.+)")
+    routes = [(url_path_join(base_url, "dask/dashboard-check/(?P<url>.+)"), DashboardCheckHandler),
+              (url_path_join(base_url, "dask/clusters/?"), _new_cluster_handler())]
     router = web_app.default_router
-    router.rules.insert(0, router.process_rule(Rule(HostMatches(".*$"), [(pattern, DashboardCheckHandler)])))
+    router.rules.insert(0, router.process_rule(Rule(HostMatches(".*$"), routes)))
 
 
 def _gateway_name(model: dict[str, Any]) -> str:
@@ -80,10 +115,11 @@ async def show_in_lab(name: str, log: Any = None) -> None:
         return
     from ..jobs.gateway import lab_cluster_id
 
-    models = manager.list_clusters()
-    if any(_gateway_name(m) == name for m in models):  # e.g. made with '+ NEW' in the pane
-        return
-    await manager.start_cluster(lab_cluster_id(name), {"name": f"MMODA {name[:8]}"})
+    async with _pane_lock:
+        models = manager.list_clusters()
+        if any(_gateway_name(m) == name for m in models):  # e.g. made with '+ NEW' in the pane
+            return
+        await manager.start_cluster(lab_cluster_id(name), {"name": f"MMODA {name[:8]}"})
     for model in models:  # clusters the gateway stopped since (idle timeout): gone from the pane
         if _gateway_name(model) != name:
             try:
@@ -91,3 +127,19 @@ async def show_in_lab(name: str, log: Any = None) -> None:
             except Exception:
                 if log is not None:
                     log.warning("could not drop Dask pane entry %s", model["id"], exc_info=True)
+
+
+async def new_in_lab() -> dict[str, Any]:
+    """'+ NEW' in the pane: the entry of the user's running cluster if the pane shows it
+    already, else a new entry (the factory, :func:`~mmoda_ext.jobs.gateway.lab_cluster`, adopts
+    the running cluster or starts one)."""
+    from dask_labextension.manager import manager
+
+    from ..jobs.gateway import lab_cluster_id, users_cluster
+
+    async with _pane_lock:
+        name = await users_cluster()
+        for model in manager.list_clusters() if name is not None else []:
+            if _gateway_name(model) == name:
+                return model
+        return await manager.start_cluster(lab_cluster_id(name) if name is not None else "")

@@ -94,6 +94,11 @@ async def test_the_pane_creates_the_users_own_gateway_cluster_capped_by_the_tier
     assert (platform.state / "home" / OWNER / ".mmoda" / "gateway-cluster").read_text().strip() == name
     listed = httpx.get(pane["dask"], headers=auth(pane["token"]), timeout=TIMEOUT).json()
     assert [m["id"] for m in listed] == [lab_cluster["id"]]
+    # '+ NEW' again while it is shown: the same entry, not a second card for the same cluster
+    again = httpx.put(pane["dask"], headers=auth(pane["token"]), timeout=TIMEOUT)
+    assert again.status_code == 200 and again.json()["id"] == lab_cluster["id"], again.text
+    listed = httpx.get(pane["dask"], headers=auth(pane["token"]), timeout=TIMEOUT).json()
+    assert [m["id"] for m in listed] == [lab_cluster["id"]]
     # asked for 5 workers: the registered tier's cap (1 in the hub tests) is what comes
     deadline = time.monotonic() + 120
     model = lab_cluster
