@@ -26,6 +26,7 @@ from ._catalog import MATCH_RADIUS_DEG, catalog_params, is_catalogued, selected_
 from ._integral_select import Selection, check_common, select_windows, used_of
 from ._isgri_window import (
     ArchiveRef,
+    _sky_jacobian,
     cache_root,
     cached_decoded,
     decoded_key,
@@ -33,7 +34,7 @@ from ._isgri_window import (
     field_centre,
 )
 from .base import Instrument, Product, ProductFile, ProductSet
-from .isgri import _progress_span, _sum_pair, detect
+from .isgri import REFINE_SNR, _progress_span, _sum_pair, detect, refine_position
 from .params import Float, Integer, ScwList, Select
 
 __all__ = ["Jemx", "jemx_params", "jemx_windows"]
@@ -200,21 +201,49 @@ def _response(win, shift) -> float:
     return jemx.geometry(win.unit).response(shift, win.efficiency)
 
 
-def rate_task(plan: Plan, positions: tuple, scw: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Σ R/σ², Σ 1/σ² of sources at ``positions`` in one window (catalogue fluxes)."""
+def rate_task(plan: Plan, positions: tuple, scw: Any, refine: tuple = ()) -> tuple[np.ndarray, ...]:
+    """PIF fit of sources at ``positions`` in one window: (Σ R/σ², Σ 1/σ², F, g) contributions.
+
+    For sources with ``refine`` set, the window's position offset from the detector counts
+    (:func:`..science.sources.position_offsets`) goes into F = C⁻¹ and g = C⁻¹·offset (arcmin,
+    ξ = ΔRA·cos Dec, η = ΔDec), as ISGRI's ``rate_task`` does, so that
+    :func:`.isgri.refine_position` moves the detection off the mosaic's resampled pixels.
+    """
     archive = plan.archive.get()
     win = jemx_data.load_window(archive, scw, plan.unit)
     counts, _ = win.band(plan.e1, plan.e2)
     frame = jemx.window_frame(scw.ra, scw.dec, scw.pa, plan.unit)
     shifts = _shifts(frame, list(positions))
     keep = [i for i, s in enumerate(shifts) if _response(win, s) >= MIN_RESPONSE]
-    wr, w = np.zeros(len(positions)), np.zeros(len(positions))
-    if keep:
-        rates, errs, _ = _fit(win, counts, win.exposure, [shifts[i] for i in keep])
-        for j, i in enumerate(keep):
-            if np.isfinite(rates[j]) and errs[j] > 0:
-                wr[i], w[i] = rates[j] / errs[j] ** 2, 1.0 / errs[j] ** 2
-    return wr, w
+    n = len(positions)
+    wr, w = np.zeros(n), np.zeros(n)
+    fisher, grad = np.zeros((n, 2, 2)), np.zeros((n, 2))
+    if not keep:
+        return wr, w, fisher, grad
+    fit_shifts = [shifts[i] for i in keep]
+    rates, errs, _ = _fit(win, counts, win.exposure, fit_shifts)
+    for j, i in enumerate(keep):
+        if np.isfinite(rates[j]) and errs[j] > 0:
+            wr[i], w[i] = rates[j] / errs[j] ** 2, 1.0 / errs[j] ** 2
+    want = [j for j, i in enumerate(keep) if i < len(refine) and refine[i] and w[i] > 0]
+    if want:
+        r, e, off, cov = sources.position_offsets(counts, win.efficiency, win.background, win.exposure,
+                                                  fit_shifts, jemx.optics())
+        c = jemx.geometry(plan.unit).sky_centre
+        for j in want:
+            i = keep[j]
+            if not (np.isfinite(r[j]) and r[j] > 5 * e[j] and np.all(np.isfinite(cov[j]))):
+                continue
+            ky, kz = fit_shifts[j]
+            jac = _sky_jacobian(frame, kz + c, ky + c, float(positions[i][1]))  # arcmin per (x, y) pixel
+            cs = jac @ cov[j][::-1, ::-1] @ jac.T
+            try:
+                f = np.linalg.inv(cs)
+            except np.linalg.LinAlgError:
+                continue
+            fisher[i] += f
+            grad[i] += f @ (jac @ off[j][::-1])
+    return wr, w, fisher, grad
 
 
 def spectrum_task(plan: Plan, scw: Any) -> dict[str, Any]:
@@ -338,10 +367,26 @@ class JemxImage(_JemxProduct):
         ctx.progress(0.82, "source search")
         dets = detect(mos, mframe, ctx.archive.sky, params["detection_threshold"], fwhm_pix=PSF_FWHM_PIX)
         if dets:
-            pos = tuple((d["ra"], d["dec"]) for d in dets)
-            with _progress_span(ctx, 0.83, 0.97):
-                wr, w = ctx.map_reduce(partial(rate_task, plan, pos), windows, _sum_pair,
-                                       (np.zeros(len(dets)), np.zeros(len(dets))), label="PIF fits")
+            # bright sources: position from the detector counts (linearised, so iterated until it
+            # moves < 0.1'), rates at the final position: a PIF fit at the mosaic's PSF position,
+            # 0.6-1' off in off-axis windows (resampling), lost 8-14 % of the flux
+            refine = tuple(d["significance"] >= REFINE_SNR for d in dets)
+            k = len(dets)
+            zero = (np.zeros(k), np.zeros(k), np.zeros((k, 2, 2)), np.zeros((k, 2)))
+            for it in range(REFINE_PASSES):
+                last = it == REFINE_PASSES - 1 or not any(refine)
+                with _progress_span(ctx, 0.83 + 0.14 * it / REFINE_PASSES, 0.83 + 0.14 * (it + 1) / REFINE_PASSES):
+                    pos = tuple((d["ra"], d["dec"]) for d in dets)
+                    wr, w, fisher, grad = ctx.map_reduce(
+                        partial(rate_task, plan, pos, refine=() if last else refine), windows, _sum_pair, zero,
+                        label="PIF fits" if it == 0 else "PIF fits at the refined positions")
+                if last:
+                    break
+                moved = [_refine_arcmin(f, g) for f, g in zip(fisher, grad, strict=True)]
+                for d, f, g in zip(dets, fisher, grad, strict=True):
+                    refine_position(d, f, g)
+                if max(moved) < 0.1:  # the rates of this pass are those at the final positions
+                    break
             for d, a, b in zip(dets, wr, w, strict=True):
                 d["flux"] = float(a / b) if b > 0 else float("nan")
                 d["flux_err"] = float(1.0 / np.sqrt(b)) if b > 0 else float("nan")
@@ -363,6 +408,18 @@ class JemxImage(_JemxProduct):
             meta={"scw_list": [w.scw_id for w in windows], "catalog": dets,
                   **({"cache": lookups} if plan.cache else {})},
         )
+
+
+#: PIF-fit passes of the image catalogue: position refinements (bright sources) + the rates
+REFINE_PASSES = 4
+
+
+def _refine_arcmin(fisher: np.ndarray, grad: np.ndarray) -> float:
+    """Size (arcmin) of the move :func:`.isgri.refine_position` makes from these sums (0 if none)."""
+    if not np.all(np.isfinite(fisher)) or np.linalg.det(fisher) <= 0:
+        return 0.0
+    off = np.linalg.solve(fisher, grad)
+    return float(np.hypot(*off)) if np.all(np.isfinite(off)) else 0.0
 
 
 def _safe(name: str) -> str:
