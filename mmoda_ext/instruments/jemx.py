@@ -34,7 +34,7 @@ from ._isgri_window import (
     field_centre,
 )
 from .base import Instrument, Product, ProductFile, ProductSet
-from .isgri import REFINE_SNR, _progress_span, _sum_pair, detect, refine_position
+from .isgri import _progress_span, detect, rates_at_refined_positions
 from .params import Float, Integer, ScwList, Select
 
 __all__ = ["Jemx", "jemx_params", "jemx_windows"]
@@ -367,26 +367,10 @@ class JemxImage(_JemxProduct):
         ctx.progress(0.82, "source search")
         dets = detect(mos, mframe, ctx.archive.sky, params["detection_threshold"], fwhm_pix=PSF_FWHM_PIX)
         if dets:
-            # bright sources: position from the detector counts (linearised, so iterated until it
-            # moves < 0.1'), rates at the final position: a PIF fit at the mosaic's PSF position,
-            # 0.6-1' off in off-axis windows (resampling), lost 8-14 % of the flux
-            refine = tuple(d["significance"] >= REFINE_SNR for d in dets)
-            k = len(dets)
-            zero = (np.zeros(k), np.zeros(k), np.zeros((k, 2, 2)), np.zeros((k, 2)))
-            for it in range(REFINE_PASSES):
-                last = it == REFINE_PASSES - 1 or not any(refine)
-                with _progress_span(ctx, 0.83 + 0.14 * it / REFINE_PASSES, 0.83 + 0.14 * (it + 1) / REFINE_PASSES):
-                    pos = tuple((d["ra"], d["dec"]) for d in dets)
-                    wr, w, fisher, grad = ctx.map_reduce(
-                        partial(rate_task, plan, pos, refine=() if last else refine), windows, _sum_pair, zero,
-                        label="PIF fits" if it == 0 else "PIF fits at the refined positions")
-                if last:
-                    break
-                moved = [_refine_arcmin(f, g) for f, g in zip(fisher, grad, strict=True)]
-                for d, f, g in zip(dets, fisher, grad, strict=True):
-                    refine_position(d, f, g)
-                if max(moved) < 0.1:  # the rates of this pass are those at the final positions
-                    break
+            # bright sources' rates at their positions refined from the detector counts: the
+            # mosaic's PSF position, 0.6-1' off in off-axis windows, lost 8-14 % of the flux
+            wr, w = rates_at_refined_positions(
+                ctx, dets, windows, lambda pos, refine: partial(rate_task, plan, pos, refine=refine))
             for d, a, b in zip(dets, wr, w, strict=True):
                 d["flux"] = float(a / b) if b > 0 else float("nan")
                 d["flux_err"] = float(1.0 / np.sqrt(b)) if b > 0 else float("nan")
@@ -408,18 +392,6 @@ class JemxImage(_JemxProduct):
             meta={"scw_list": [w.scw_id for w in windows], "catalog": dets,
                   **({"cache": lookups} if plan.cache else {})},
         )
-
-
-#: PIF-fit passes of the image catalogue: position refinements (bright sources) + the rates
-REFINE_PASSES = 4
-
-
-def _refine_arcmin(fisher: np.ndarray, grad: np.ndarray) -> float:
-    """Size (arcmin) of the move :func:`.isgri.refine_position` makes from these sums (0 if none)."""
-    if not np.all(np.isfinite(fisher)) or np.linalg.det(fisher) <= 0:
-        return 0.0
-    off = np.linalg.solve(fisher, grad)
-    return float(np.hypot(*off)) if np.all(np.isfinite(off)) else 0.0
 
 
 def _safe(name: str) -> str:
