@@ -94,7 +94,9 @@ def made(made_all) -> dict[str, list[Path]]:
     return out
 
 
-def test_table_names_every_product_of_every_instrument():
+def test_table_names_every_product_of_every_instrument(monkeypatch):
+    # science instruments only: tests/server's conftest turns MMODA's debug instruments on
+    monkeypatch.delenv("DISPATCHER_DEBUG_MODE", raising=False)
     from mmoda_ext.instruments import registry
 
     table = readme_table()
