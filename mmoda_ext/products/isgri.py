@@ -178,11 +178,17 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
     renderer = fig.canvas.get_renderer()
     placed: list = []  # label boxes already drawn (display coordinates): crowded fields stay legible
     order = np.argsort(-np.asarray(table["significance"], float)) if len(table) else []
+    circles = {}  # every source's circle first: a label covers no other source's circle either
     for i in order:
         row = table[int(i)]
         x, y = frame.to_pixel(row["ra"], row["dec"])
         color = "#ffd54f" if row["NEW_SOURCE"] else "#4fc3f7"
-        ax.add_patch(Circle((float(x), float(y)), 6.0, fill=False, edgecolor=color, linewidth=1.4))
+        circle = ax.add_patch(Circle((float(x), float(y)), 6.0, fill=False, edgecolor=color, linewidth=1.4))
+        circles[int(i)] = (float(x), float(y), color, circle.get_window_extent(renderer))
+    for i in order:
+        row = table[int(i)]
+        x, y, color, _ = circles[int(i)]
+        others = [b for j, (*_, b) in circles.items() if j != int(i)]
         label = None
         offsets = [*_LABEL_OFFSETS, *((48, 14 * k, "left") for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6))]
         for dx, dy, ha in offsets:  # next to the source, else stacked beside it with a leader line
@@ -190,14 +196,15 @@ def plot_mosaic(path: Path, image: DecodedImage, frame: TangentFrame, table: Tab
                 label.remove()
             far = abs(dx) > 20
             label = ax.annotate(
-                f'{row["src_names"]}  {row["significance"]:.0f}σ', (float(x), float(y)), xytext=(dx, dy),
+                f'{row["src_names"]}  {row["significance"]:.0f}σ', (x, y), xytext=(dx, dy),
                 textcoords="offset points", color=color, fontsize=9, weight="bold", ha=ha, va="center" if far else "baseline",
                 arrowprops={"arrowstyle": "-", "color": color, "lw": 0.6} if far else None,
             )
+            label.update_positions(renderer)  # an annotation's text is placed only when drawn
             box = Text.get_window_extent(label, renderer)  # the text only, not its leader line
-            if not any(box.overlaps(b) for b in placed):
+            if not any(box.overlaps(b) for b in [*placed, *others]):
                 break
-        placed.append(Text.get_window_extent(label, renderer))
+        placed.append(box)
     t1 = ijd_to_time(meta["tstart"]).utc.iso[:16]
     t2 = ijd_to_time(meta["tstop"]).utc.iso[:16]
     ax.set_title(
