@@ -277,15 +277,21 @@ def rate_task(plan: RatePlan, scw: Any) -> tuple[np.ndarray, ...]:
             if not (np.isfinite(r[j]) and r[j] > 5 * e[j] and np.all(np.isfinite(cov[j]))):
                 continue
             jac = _sky_jacobian(frame, float(x[i]), float(y[i]), float(dec[i]))  # arcmin per (x, y) pixel
-            o = jac @ off[j][::-1]  # (δkz, δky) = (δx, δy)
-            c = jac @ cov[j][::-1, ::-1] @ jac.T
-            try:
-                f = np.linalg.inv(c)
-            except np.linalg.LinAlgError:
-                continue
-            fisher[i] += f
-            grad[i] += f @ o
+            add_position_evidence(fisher, grad, i, jac, off[j], cov[j])
     return wr, w, fisher, grad
+
+
+def add_position_evidence(fisher: np.ndarray, grad: np.ndarray, i: int, jac: np.ndarray,
+                          off: np.ndarray, cov: np.ndarray) -> None:
+    """Add one window's fitted (δky, δkz) shift of source ``i`` and its covariance, turned into
+    sky arcmin by ``jac``, to the sums of the windows' Fisher matrices and weighted shifts."""
+    c = jac @ cov[::-1, ::-1] @ jac.T
+    try:
+        f = np.linalg.inv(c)
+    except np.linalg.LinAlgError:
+        return
+    fisher[i] += f
+    grad[i] += f @ (jac @ off[::-1])  # (δkz, δky) = (δx, δy)
 
 
 def _sky_jacobian(frame: TangentFrame, x: float, y: float, dec: float) -> np.ndarray:

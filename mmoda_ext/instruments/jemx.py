@@ -27,6 +27,7 @@ from ._integral_select import Selection, check_common, select_windows, used_of
 from ._isgri_window import (
     ArchiveRef,
     _sky_jacobian,
+    add_position_evidence,
     cache_root,
     cached_decoded,
     decoded_key,
@@ -236,13 +237,7 @@ def rate_task(plan: Plan, positions: tuple, scw: Any, refine: tuple = ()) -> tup
                 continue
             ky, kz = fit_shifts[j]
             jac = _sky_jacobian(frame, kz + c, ky + c, float(positions[i][1]))  # arcmin per (x, y) pixel
-            cs = jac @ cov[j][::-1, ::-1] @ jac.T
-            try:
-                f = np.linalg.inv(cs)
-            except np.linalg.LinAlgError:
-                continue
-            fisher[i] += f
-            grad[i] += f @ (jac @ off[j][::-1])
+            add_position_evidence(fisher, grad, i, jac, off[j], cov[j])
     return wr, w, fisher, grad
 
 
