@@ -76,7 +76,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) $(ALADIN) $(CHROMIUM) lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=60 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

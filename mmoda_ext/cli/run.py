@@ -346,14 +346,13 @@ def _stop_quietly(ctx, bar) -> None:
         bar.close()
     _quiet_shutdown_logs(logging.CRITICAL)
     if ctx._own_client:  # our LocalCluster's processes; an external scheduler's workers carry on
+        # SIGKILL, not SIGTERM: a terminated worker closes "gracefully", logging a WARNING for
+        # each task it cancels into the user's terminal; its finished files are already whole
         procs = psutil.Process().children(recursive=True)
         for proc in procs:
             with contextlib.suppress(psutil.Error):
-                proc.terminate()
-        _, alive = psutil.wait_procs(procs, timeout=5)
-        for proc in alive:
-            with contextlib.suppress(psutil.Error):
                 proc.kill()
+        psutil.wait_procs(procs, timeout=5)
     else:
         with contextlib.suppress(Exception):
             ctx.close()
