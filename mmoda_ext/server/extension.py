@@ -38,6 +38,7 @@ import importlib.util
 import os
 import re
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +289,11 @@ class MMODAExtension(ExtensionApp):
             mmoda_token_secret=self.token_secret,
             mmoda_sync_wait=self.sync_wait,
         )
+        # the instruments' modules (astropy, scipy...) load in the background: the panels' first
+        # GET /instruments otherwise waits ~2 s for them, after the user has opened a notebook
+        from ..instruments import registry
+
+        threading.Thread(target=registry, name="mmoda-instruments-import", daemon=True).start()
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(mount(PREFIX))

@@ -22,9 +22,12 @@ from mmoda_ext.instruments import registry
 from mmoda_ext.server.encode import MMODA_CATALOG_COLUMNS
 
 #: small requests for products that compute for real
+#: (the Crab's field, not the default Galactic centre: MMODA extracts a spectrum and a light curve
+#: for every catalogue source in the field, ~30 there, which other tests cover)
+CRAB = {"src_name": "Crab", "RA": 83.6331, "DEC": 22.0145, "T1": "2016-02-01T00:00:00", "T2": "2016-03-01T00:00:00"}
 SMALL = {
-    "isgri": {"max_pointings": 2},
-    "jemx": {"max_pointings": 2},
+    "isgri": {"max_pointings": 2, **CRAB},
+    "jemx": {"max_pointings": 2, **CRAB},
     "spi_acs": {"T1": "2017-03-06T13:26:48", "T2": "2017-03-06T14:26:48"},
 }
 #: products whose MMODA semantics is to fail, or to answer without data products

@@ -29,18 +29,19 @@ def test_form_widgets_and_state_round_trip(anon):
     hub = Hub(anon, instrument="isgri", product="isgri_image")
     panel = hub.query_panel
     assert len(panel.form.children) == len(hub.query.fields)
-    box = panel.form.children[[f.name for f in hub.query.fields].index("E1_keV")].children[0].children[0]
+    box = panel.form.children[[f.name for f in hub.query.fields].index("E1_keV")].children[0]
     assert box.description == "E1_keV [keV]" and (box.min, box.max) == (15.0, 800.0)
     box.value = 30.0
     assert hub.query.field("E1_keV").value == 30.0  # widget -> state
     hub.query.field("E1_keV").value = 25.0
     assert box.value == 25.0  # state -> widget
-    rights = panel.form.children[[f.name for f in hub.query.fields].index("integral_data_rights")].children[0].children[0]
+    rights = panel.form.children[[f.name for f in hub.query.fields].index("integral_data_rights")].children[0]
     assert rights.disabled and list(rights.options) == ["public"]
     hub.query.field("T1").value = "yesterday"
     panel.check_btn.click()
     err = panel.form.children[[f.name for f in hub.query.fields].index("T1")].children[1]
     assert "yesterday" in hub.query.field("T1").error and "yesterday" in err.value
+    assert "mmoda-field-T1" in err._dom_classes
     panel.code_btn.click()
     assert "DispatcherAPI" in panel.code.value
     panel.instrument.value = "jemx"

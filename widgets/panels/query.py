@@ -15,11 +15,13 @@ __all__ = ["QueryPanel"]
 ERR = "color:#b00020;font-size:90%"
 
 
-def field_widget(f: FieldState) -> w.Widget:
+_FIELD_STYLE = {"description_width": "150px"}
+
+
+def field_widget(f: FieldState, layout: w.Layout | None = None) -> w.Widget:
     """One input for one parameter (bounds and unit from the spec), linked to its state."""
-    style, layout = {"description_width": "150px"}, w.Layout(width="340px")
-    kw = dict(description=f.label, description_allow_html=False, style=style, layout=layout,
-              disabled=f.disabled, tooltip=f"{f.help} — {f.allowed}")
+    kw = dict(description=f.label, description_allow_html=False, style=_FIELD_STYLE,
+              layout=layout or w.Layout(width="340px"), disabled=f.disabled, tooltip=f"{f.help} — {f.allowed}")
     if f.kind == "select" or f.choices:
         box = w.Dropdown(options=f.choices, value=f.value if f.value in f.choices else f.choices[0], **kw)
     elif f.value is None:
@@ -82,17 +84,25 @@ class QueryPanel(w.VBox):
         self._draw_form()
 
     def _draw_form(self) -> None:
+        """One row per field: the input, and beside it the field's error (red) over its note.
+
+        Three widget models a row, layouts shared: every model is a message and a view in the
+        browser, and the form is most of the panel's first render.
+        """
         rows = []
+        box_layout, info_layout, row_layout = w.Layout(width="340px"), w.Layout(margin="0 0 0 8px"), w.Layout()
         for f in self.state.fields:
-            err = w.HTML(layout=w.Layout(margin="0 0 0 158px"))
-            err.add_class(f"mmoda-error-{f.name}")
+            info = w.HTML(layout=info_layout)
+            info.add_class(f"mmoda-field-{f.name}")
+            note = f"<span style='color:#666;font-size:85%'>{html.escape(f.note or f.help)}</span>"
 
-            def show(_=None, f=f, err=err) -> None:
-                err.value = f"<span style='{ERR}'>{html.escape(f.error)}</span>" if f.error else ""
+            def show(_=None, f=f, info=info, note=note) -> None:
+                err = f"<span style='{ERR}'>{html.escape(f.error)}</span><br>" if f.error else ""
+                info.value = err + note
 
+            show()
             f.observe(show, names="error")
-            note = w.HTML(f"<span style='color:#666;font-size:85%'>{html.escape(f.note or f.help)}</span>")
-            rows.append(w.VBox([w.HBox([field_widget(f), note]), err]))
+            rows.append(w.HBox([field_widget(f, box_layout), info], layout=row_layout))
         self.form.children = rows
 
     def _draw_messages(self) -> None:
