@@ -82,8 +82,8 @@ class Hub:
         self.tabs.selected_index = 1
 
     def show_products(self, job: dict) -> None:
+        self.tabs.selected_index = 2  # first: the browser lays the tab out while products load
         self.products_panel.show(job)
-        self.tabs.selected_index = 2
 
     def _finished(self, change: dict) -> None:
         for job in change["new"]:
@@ -100,18 +100,22 @@ class Hub:
         from IPython.display import display
 
         display(self.widget)
-        _warm_up()
+        _warm_up(self)
 
 
-def _warm_up() -> None:
+def _warm_up(hub: Hub) -> None:
     """Once the panels are on screen: the products panel's astropy / ipyaladin / bqplot imports
-    in the background (after a second, not competing with the first render), while the user
-    fills the form."""
+    in the background (after a second, not competing with the first render), then its sky view
+    made ahead in the browser, while the user fills the form."""
     import threading
 
     from .panels import warm_up
 
-    timer = threading.Timer(1.0, warm_up)
+    def run() -> None:
+        warm_up().join()
+        hub.products_panel.prepare_view()
+
+    timer = threading.Timer(1.0, run)
     timer.daemon = True
     timer.start()
 
@@ -122,5 +126,5 @@ def show(client: Client | None = None, **query: Any) -> Hub:
 
     hub = Hub(client, **query)
     display(hub.widget)
-    _warm_up()
+    _warm_up(hub)
     return hub

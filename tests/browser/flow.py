@@ -50,7 +50,7 @@ def quickstart_flow(page, url: str, shots: Path, prefix: str = "", known_offsite
     job.wait_for(state="attached", timeout=T)
     progress_seen = []
     deadline = time.monotonic() + T / 1000
-    while time.monotonic() < deadline and not page.locator(".mmoda-skyview").count():
+    while time.monotonic() < deadline and not page.locator(".mmoda-skyview:visible").count():  # made hidden ahead
         text = job.text_content() or ""
         if re.search(r"science windows \d+/\d+|progress|submitted", text):
             progress_seen.append(text)

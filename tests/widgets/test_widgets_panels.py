@@ -64,11 +64,11 @@ def test_submit_progress_mosaic_select_spectrum(registered):
     _wait(lambda: sky.fallback.value, timeout=30, what="the WCSAxes fallback")
     png = Image.open(io.BytesIO(sky.fallback.value))
     assert png.size[0] > 300 and np.asarray(png).std() > 5
-    sources = [c for c in hub.products_panel.body.children[1].children if hasattr(c, "options")][0]
+    sources = [c for c in hub.products_panel.body.children[0].children if hasattr(c, "options")][0]
     assert "Crab" in sources.value or "Crab" in [v for _, v in sources.options]
     sources.value = ("Crab",)
     assert hub.products.selected == ["Crab"]
-    buttons = hub.products_panel.body.children[1].children[1].children
+    buttons = hub.products_panel.body.children[0].children[1].children
     buttons[0].click()  # "spectrum"
     assert hub.products.error == "", hub.products.error
     def spectrum_views():
@@ -89,11 +89,16 @@ def test_fallback_picture_without_a_view(registered, crab_image):
     p.load(crab_image)
     view = SkyView(data.significance_hdu(p.of_kind("_mosaic")[0]), p.catalog, timeout=60)
     view.show_fallback("report")
-    assert view.fallback.value[:8] == b"\x89PNG\r\n\x1a\n" and list(view.children) == [view.status, view.fallback]
+    assert view.fallback.value[:8] == b"\x89PNG\r\n\x1a\n" and view.shown == [view.status, view.fallback]
     view.show_fallback("still loading", keep_view=True)
-    assert view.children[-1] is view.aladin
+    assert view.shown == [view.status, view.aladin, view.fallback]
     view.aladin._is_loaded = True  # the view loads late: it takes the picture's place
-    assert list(view.children) == [view.status, view.aladin] and "ready" in view.status.value
+    assert view.shown == [view.status, view.aladin] and "ready" in view.status.value
+    # the same view shows the next mosaic: its sources layer replaced, its place kept
+    aladin, children = view.aladin, list(view.children)
+    view.show_mosaic(data.significance_hdu(p.of_kind("_mosaic")[0]), p.catalog[:1], title="again")
+    assert view.aladin is aladin and list(view.children) == children and view.title == "again"
+    assert list(aladin._overlay_manager.keys()) == ["sources"]
 
 
 def test_sky_assets():

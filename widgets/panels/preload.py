@@ -36,9 +36,11 @@ function load() {  // performance marks: the benchmark reads when aladin-lite ar
 _PRELOAD = ASSETS_JS + r"""
 export default {
   initialize() {  // not awaited: nothing waits for the preload
-    load().then((m) => m.initialize && m.initialize({}))
+    // after the panels have drawn (compiling 2.6 MB of JavaScript would delay the form)
+    const start = () => load().then((m) => m.initialize && m.initialize({}))
       .then(() => performance.mark("mmoda-aladin-ready"))
       .catch((e) => console.warn("mmoda: sky view preload", e));
+    setTimeout(() => (window.requestIdleCallback ?? setTimeout)(start, { timeout: 1500 }), 300);
   },
   render({ el }) { el.style.display = "none"; },
 };

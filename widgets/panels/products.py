@@ -26,7 +26,7 @@ class ProductsPanel(w.VBox):
         self.header = w.HTML("<i>no products yet: submit a request, then 'show products'</i>")
         self.body = w.VBox()
         self.error = w.HTML()
-        self.skyview: SkyView | None = None
+        self.skyview: SkyView | None = None  # made once (prepare_view), reused by every mosaic
         self.timings: dict[str, float] = {}
         super().__init__([self.header, self.error, self.body])
         self.add_class("mmoda-products")
@@ -37,6 +37,10 @@ class ProductsPanel(w.VBox):
         from .plots import curve_figure, spectrum_view
 
         t0 = time.perf_counter()
+        self.header.value = (f"<i>loading the products of {html.escape(job['instrument'])} "
+                             f"{html.escape(job['product'])}…</i>")
+        if self.skyview is not None:  # an image's view resizes (seconds without a GPU) meanwhile
+            self.skyview.layout.display = None if job["product"].endswith("_image") else "none"
         prods = self.state.load(job)
         t1 = time.perf_counter()
         p = job.get("params") or {}
@@ -48,6 +52,8 @@ class ProductsPanel(w.VBox):
         mosaics = self.state.of_kind("_mosaic")
         if mosaics:
             parts += self._sky(mosaics[0])
+        elif self.skyview is not None:  # a spectrum or light curve: no sky view
+            self.skyview.layout.display = "none"
         for prod in self.state.of_kind("_lc")[:6]:
             fig = curve_figure(data.light_curve(prod), f"{prod.meta.get('src_name', prod.name)} light curve")
             parts.append(fig)
@@ -71,14 +77,26 @@ class ProductsPanel(w.VBox):
         #: seconds spent fetching the products and building their widgets (for the benchmarks)
         self.timings = {"fetch": t1 - t0, "build": time.perf_counter() - t1}
 
-    def _sky(self, mosaic) -> list[w.Widget]:
-        from .. import data
+    def prepare_view(self) -> None:
+        """Make the sky view before there is a mosaic, while the user fills the form: the first
+        mosaic then only adds its layers (see :class:`SkyView`). It waits, hidden, here."""
         from .skyview import SkyView
 
+        if self.skyview is None:
+            self.skyview = SkyView(timeout=self.sky_timeout)
+            self.skyview.layout.display = "none"
+            self.skyview.prime()
+            self.children = [self.header, self.error, self.skyview, self.body]
+
+    def _sky(self, mosaic) -> list[w.Widget]:
+        from .. import data
+
         cat = self.state.catalog
-        self.skyview = SkyView(data.significance_hdu(mosaic), cat, title=mosaic.name, timeout=self.sky_timeout)
+        self.prepare_view()
+        self.skyview.show_mosaic(data.significance_hdu(mosaic), cat, title=mosaic.name)
+        self.skyview.layout.display = None
         if cat is None or not len(cat):
-            return [self.skyview, w.HTML("no source detected")]
+            return [w.HTML("no source detected")]
         options = [(f"{str(r['src_names']).strip():18s} {r['significance']:7.1f} σ", str(r["src_names"]).strip())
                    for r in cat]
         table = w.SelectMultiple(options=options, rows=min(8, max(3, len(options))), description="sources",
@@ -90,7 +108,7 @@ class ProductsPanel(w.VBox):
         spec.on_click(lambda _: self._submit(self.state.follow_up(self._product("spectrum"))))
         lc.on_click(lambda _: self._submit(self.state.follow_up(self._product("lc"))))
         note = w.HTML("<span style='color:#666'>select sources, then ask for their spectrum or light curve</span>")
-        return [self.skyview, w.HBox([table, w.VBox([spec, lc, note])])]
+        return [w.HBox([table, w.VBox([spec, lc, note])])]
 
     def _product(self, kind: str) -> str:
         return f"{self.state.job['instrument']}_{kind}"

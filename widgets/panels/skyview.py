@@ -10,6 +10,7 @@ after ``timeout`` seconds (no WebGL2, no extension) it shows a matplotlib/WCSAxe
 
 from __future__ import annotations
 
+import html
 import io
 import threading
 from typing import Any
@@ -20,6 +21,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from ipyaladin import Aladin
 from ipyaladin.utils.call_store import CallStore
+from traitlets import Dict
 
 from .preload import ASSETS_JS
 
@@ -35,6 +37,29 @@ function localSurvey(model) {
   const s = model.get("survey");
   if (typeof s === "string" && s.startsWith("mmoda:")) model.set("survey", url("skyview/" + s.slice(6)));
 }
+// A view made while hidden (a tab not shown) has no size: aladin-lite then zooms out to the
+// whole sky and keeps that scale when shown. For two seconds after it gets a size, the view
+// Python asked for (_mmoda_view: ra, dec, fov) is set again whenever aladin-lite moves away
+// from it, through ipyaladin's own trait handlers (a model change).
+function repointWhenShown({ model, el }) {
+  let hidden = el.clientWidth < 2, until = 0;
+  const apply = () => {
+    const v = model.get("_mmoda_view");
+    if (!v || !v.fov || performance.now() > until || el.clientWidth < 2) return;
+    if (Math.abs(model.get("_fov") - v.fov) > 0.01 * v.fov) model.set("_fov", v.fov);
+    const [ra, dec] = String(model.get("_target")).split(" ").map(Number);
+    if (Math.abs(ra - v.ra) > 1e-3 || Math.abs(dec - v.dec) > 1e-3) model.set("_target", `${v.ra} ${v.dec}`);
+  };
+  model.on("change:_fov", () => setTimeout(apply, 0));
+  new ResizeObserver(() => {
+    const now = el.clientWidth < 2;
+    if (hidden && !now) {
+      until = performance.now() + 2000;
+      requestAnimationFrame(apply);
+    }
+    hidden = now;
+  }).observe(el);
+}
 export default {
   async initialize(ctx) { const m = await load(); if (m.initialize) return m.initialize(ctx); },
   async render(ctx) {
@@ -43,6 +68,7 @@ export default {
     performance.mark("mmoda-view-render");  // the benchmark reads how long Aladin's start takes
     const cleanup = m.render(ctx);
     performance.mark("mmoda-view-rendered");
+    repointWhenShown(ctx);
     return cleanup;
   },
 };
@@ -53,6 +79,9 @@ class OfflineAladin(Aladin):
     """ipyaladin with aladin-lite and a blank base survey served by the Jupyter server."""
 
     _esm = _LOADER
+    #: where the view should point (ra, dec, fov in degrees), applied again when a view made
+    #: hidden is first shown
+    _mmoda_view = Dict().tag(sync=True)
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("survey", "mmoda:hips/blank")
@@ -117,16 +146,49 @@ def wcsaxes_png(sig_hdu: Any, catalog: Any = None, title: str = "") -> bytes:
 
 
 class SkyView(w.VBox):
-    """Sky view of one mosaic: significance overlay + source table layer; fallback picture."""
+    """Sky view of a mosaic: significance overlay + source table layer; fallback picture.
 
-    def __init__(self, sig_hdu: Any, catalog: Any = None, title: str = "", timeout: float = 30.0,
+    One view serves every mosaic of a panel (:meth:`show_mosaic`): starting aladin-lite's view
+    (WebGL context, shaders) takes seconds in a browser without a GPU, replacing its layers
+    does not. So the products panel makes its view before the first mosaic (``sig_hdu=None``)
+    and its children keep their order ([status, view, picture]: the browser keeps the view
+    only while its place in the list holds); the picture and view are shown or hidden.
+    """
+
+    def __init__(self, sig_hdu: Any = None, catalog: Any = None, title: str = "", timeout: float = 30.0,
                  fov: float | None = None) -> None:
-        self.sig_hdu, self.catalog, self.title = sig_hdu, catalog, title
+        self.sig_hdu, self.catalog, self.title, self.timeout = None, None, title, timeout
         self.status = w.HTML("<i>loading the sky view…</i>")
-        ra, dec = sig_hdu.header["CRVAL1"], sig_hdu.header["CRVAL2"]
-        size = fov or 0.6 * abs(sig_hdu.header.get("CDELT1", 0.08)) * max(sig_hdu.data.shape)
-        self.aladin = OfflineAladin(target=SkyCoord(ra, dec, unit="deg"), fov=size, height=420,
-                                    layout=w.Layout(width="100%"))
+        self.aladin = OfflineAladin(height=420, layout=w.Layout(width="100%"))
+        self.fallback = w.Image(format="png", layout=w.Layout(max_width="640px", display="none"))
+        self._timer: threading.Timer | None = None
+        super().__init__([self.status, self.aladin, self.fallback])
+        self.add_class("mmoda-skyview")
+        self.aladin.observe(self._loaded, names="_is_loaded")
+        self._where: tuple[SkyCoord, float] | None = None
+        if sig_hdu is not None:
+            self.show_mosaic(sig_hdu, catalog, title, fov)
+
+    def prime(self) -> None:
+        """Before the first mosaic: a tiny transparent image layer under the name the mosaic
+        will replace, so that aladin-lite compiles its image shaders now, not after Submit."""
+        if self.sig_hdu is None:
+            header = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 0.0, "CRVAL2": 0.0,
+                                  "CRPIX1": 4.5, "CRPIX2": 4.5, "CDELT1": -0.1, "CDELT2": 0.1})
+            self.aladin.add_fits(fits.HDUList([fits.PrimaryHDU(np.zeros((8, 8), np.float32), header)]),
+                                 name="significance", img_format="fits", opacity=0.0, min_cut=-3.0, max_cut=10.0)
+
+    def show_mosaic(self, sig_hdu: Any, catalog: Any = None, title: str = "", fov: float | None = None) -> None:
+        """This mosaic's significance map and sources in the view (an earlier one's replaced).
+
+        ``fov`` (degrees across the view) defaults to the central half of the mosaic, where the
+        requested source is: its neighbours stand out; the mouse wheel shows the rest."""
+        self.sig_hdu, self.catalog, self.title = sig_hdu, catalog, title
+        self._where = (SkyCoord(sig_hdu.header["CRVAL1"], sig_hdu.header["CRVAL2"], unit="deg"),
+                       fov or 0.3 * abs(sig_hdu.header.get("CDELT1", 0.08)) * max(sig_hdu.data.shape))
+        self._point()
+        if "sources" in self.aladin._overlay_manager:  # the image layer is replaced by its name
+            self.aladin.remove_overlay("sources")
         lo, hi = significance_cuts(sig_hdu.data)
         # img_format="fits": aladin-lite 3.9 files the cuts under the image's format, which is
         # unknown until the FITS is parsed; without it the cuts are dropped for automatic ones
@@ -138,19 +200,25 @@ class SkyView(w.VBox):
             self.aladin.add_table(catalog[cols], shape="circle", name="sources", color="#00e5ff",
                                   source_size=14, display_label=True, label_column="src_names",
                                   label_color="#00e5ff")
-        self.fallback = w.Image(format="png", layout=w.Layout(max_width="640px"))
-        self.aladin.observe(self._loaded, names="_is_loaded")
-        self._timer = threading.Timer(timeout, self._give_up)
-        self._timer.daemon = True
-        self._timer.start()
-        super().__init__([self.status, self.aladin])
-        self.add_class("mmoda-skyview")
+        if self.aladin._is_loaded:
+            self._loaded({"new": True})
+        elif self._timer is None:
+            self._timer = threading.Timer(self.timeout, self._give_up)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _point(self) -> None:
+        if self._where is not None:
+            target, fov = self._where
+            self.aladin.target, self.aladin.fov = target, fov
+            self.aladin._mmoda_view = {"ra": float(target.ra.deg), "dec": float(target.dec.deg), "fov": float(fov)}
 
     def _loaded(self, change: dict) -> None:
-        if change["new"]:
-            self._timer.cancel()
+        if change["new"] and self.sig_hdu is not None:
+            if self._timer is not None:
+                self._timer.cancel()
             self.status.value = "<span class='mmoda-skyview-ready'>sky view: significance map and sources</span>"
-            self.children = [self.status, self.aladin]  # a late view replaces the static picture
+            self._show(view=True, picture=False)  # a late view replaces the static picture
 
     def _give_up(self) -> None:
         if not self.aladin._is_loaded:
@@ -159,7 +227,16 @@ class SkyView(w.VBox):
 
     def show_fallback(self, why: str, keep_view: bool = False) -> None:
         """Show the WCSAxes picture (also for reports); ``keep_view`` leaves the interactive view
-        below it, still loading (it takes the picture's place if it loads)."""
+        above it, still loading (it takes the picture's place if it loads)."""
         self.fallback.value = wcsaxes_png(self.sig_hdu, self.catalog, self.title)
-        self.status.value = f"<i>{why}</i>"
-        self.children = [self.status, self.fallback] + ([self.aladin] if keep_view else [])
+        self.status.value = f"<i>{html.escape(why)}</i>"
+        self._show(view=keep_view, picture=True)
+
+    def _show(self, view: bool, picture: bool) -> None:
+        self.aladin.layout.display = None if view else "none"
+        self.fallback.layout.display = None if picture else "none"
+
+    @property
+    def shown(self) -> list[w.Widget]:
+        """What the user sees: the status line, then the view and/or the picture."""
+        return [c for c in self.children if c.layout.display != "none"]
