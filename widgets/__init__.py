@@ -43,10 +43,12 @@ class Hub:
     products open by themselves when it is done; follow-up requests from Products go the same way."""
 
     def __init__(self, client: Client | None = None, sky_timeout: float = 30.0, **query: Any) -> None:
+        import threading
+
         import ipywidgets as w
 
         from . import state
-        from .panels import BannerPanel, ClusterPanel, JobsPanel, ProductsPanel, QueryPanel
+        from .panels import BannerPanel, ProductsPanel, QueryPanel
         from .panels.preload import SkyViewPreload
 
         self.client = client or connect()
@@ -56,13 +58,14 @@ class Hub:
         self.banner = state.BannerState(self.client)
         self.cluster = state.ClusterState(self.client)
         self.banner.refresh()
-        self.jobs.refresh()
         self._watch: set[str] = set()
+        self._fill_lock = threading.Lock()
+        self._jobs_panel = self._cluster_panel = None
         self.products_panel = ProductsPanel(self.products, on_submit=self.track, sky_timeout=sky_timeout)
         self.query_panel = QueryPanel(self.query, on_submit=self.track)
-        self.jobs_panel = JobsPanel(self.jobs, on_show=self.show_products)
-        self.cluster_panel = ClusterPanel(self.cluster)
-        self.tabs = w.Tab([self.query_panel, self.jobs_panel, self.products_panel, self.cluster_panel])
+        # Jobs and Cluster are built just after the first render (_fill_tabs): every widget
+        # is a model and a view for the browser to make, and the form is what is looked at first
+        self.tabs = w.Tab([self.query_panel, w.VBox(), self.products_panel, w.VBox()])
         for i, title in enumerate(("Query", "Jobs", "Products", "Cluster")):
             self.tabs.set_title(i, title)
         self.tabs.observe(self._tab, names="selected_index")
@@ -71,8 +74,29 @@ class Hub:
         self.widget = w.VBox([BannerPanel(self.banner), self.tabs, SkyViewPreload()])
         self.widget.add_class("mmoda-hub")
 
+    def _fill_tabs(self) -> None:
+        with self._fill_lock:
+            if self._jobs_panel is None:
+                from .panels import ClusterPanel, JobsPanel
+
+                self.jobs.refresh()
+                self._jobs_panel = JobsPanel(self.jobs, on_show=self.show_products)
+                self._cluster_panel = ClusterPanel(self.cluster)
+                self.tabs.children = [self.query_panel, self._jobs_panel, self.products_panel, self._cluster_panel]
+
+    @property
+    def jobs_panel(self) -> Any:
+        self._fill_tabs()
+        return self._jobs_panel
+
+    @property
+    def cluster_panel(self) -> Any:
+        self._fill_tabs()
+        return self._cluster_panel
+
     def track(self, job: dict) -> None:
         """Follow a job: Jobs tab with live progress; products shown when done."""
+        self._fill_tabs()
         self.jobs.track(job)
         if job.get("finished"):  # an identical earlier request: its products at once
             if job["status"] == "done":
@@ -82,6 +106,7 @@ class Hub:
         self.tabs.selected_index = 1
 
     def show_products(self, job: dict) -> None:
+        self._fill_tabs()
         self.tabs.selected_index = 2  # first: the browser lays the tab out while products load
         self.products_panel.show(job)
 
@@ -93,6 +118,7 @@ class Hub:
                     self.show_products(job)
 
     def _tab(self, change: dict) -> None:
+        self._fill_tabs()
         if change["new"] == 3:
             self.cluster.refresh()
 
@@ -112,6 +138,7 @@ def _warm_up(hub: Hub) -> None:
     from .panels import warm_up
 
     def run() -> None:
+        hub._fill_tabs()
         warm_up().join()
         hub.products_panel.prepare_view()
 

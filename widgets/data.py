@@ -46,9 +46,12 @@ def light_curve(prod: Any) -> Curve:
     hdu = _table(prod.hdul, t, r, e)
     d, c = hdu.data, hdu.columns
     name = prod.meta.get("src_name")
+    unit = c[t].unit or hdu.header.get("TIMEUNIT", "s")
+    mjdref = hdu.header.get("MJDREF", hdu.header.get("MJDREFI"))
+    if mjdref is not None and float(mjdref) == 51544.0:  # INTEGRAL's days: say which, on the axis
+        unit = f"{unit}, IJD = MJD − 51544"
     return Curve(name if name and name != "lc" else prod.name, np.asarray(d[t], float),
-                 np.asarray(d[r], float), np.asarray(d[e], float),
-                 c[t].unit or hdu.header.get("TIMEUNIT", "s"), c[r].unit or "count/s")
+                 np.asarray(d[r], float), np.asarray(d[e], float), unit, c[r].unit or "count/s")
 
 
 def spectrum(pha: Any, rmf: Any) -> Curve:
