@@ -15,26 +15,55 @@ __all__ = ["QueryPanel"]
 ERR = "color:#b00020;font-size:90%"
 
 
-_FIELD_STYLE = {"description_width": "150px"}
+class Shared:
+    """One style and one layout model per kind, shared by a panel's widgets: ipywidgets makes a
+    Layout and a Style model for every widget otherwise, and each model is a message and an
+    object for the browser to build before the panel shows."""
+
+    def __init__(self) -> None:
+        self._styles: dict[tuple, w.Widget] = {}
+        self._layouts: dict[tuple, w.Layout] = {}
+
+    def style(self, cls: type, **kw: str) -> w.Widget:
+        klass = cls.style.klass  # the Style class this widget class takes
+        key = (klass, tuple(sorted(kw.items())))
+        if key not in self._styles:
+            self._styles[key] = klass(**kw)
+        return self._styles[key]
+
+    def layout(self, **kw: str) -> w.Layout:
+        key = tuple(sorted(kw.items()))
+        if key not in self._layouts:
+            self._layouts[key] = w.Layout(**kw)
+        return self._layouts[key]
+
+    def make(self, cls: type, layout: dict | None = None, style: dict | None = None, **kw: object) -> w.Widget:
+        """``cls(**kw)`` with the shared style and layout."""
+        return cls(layout=self.layout(**(layout or {})), style=self.style(cls, **(style or {})), **kw)
 
 
-def field_widget(f: FieldState, layout: w.Layout | None = None) -> w.Widget:
+def field_widget(f: FieldState, shared: Shared | None = None) -> w.Widget:
     """One input for one parameter (bounds and unit from the spec), linked to its state."""
-    kw = dict(description=f.label, description_allow_html=False, style=_FIELD_STYLE,
-              layout=layout or w.Layout(width="340px"), disabled=f.disabled, tooltip=f"{f.help} — {f.allowed}")
+    shared = shared or Shared()
+    kw = dict(description=f.label, description_allow_html=False, disabled=f.disabled,
+              tooltip=f"{f.help} — {f.allowed}")
+
+    def make(cls: type, **extra: object) -> w.Widget:
+        return shared.make(cls, layout={"width": "370px"}, style={"description_width": "180px"}, **kw, **extra)
+
     if f.kind == "select" or f.choices:
-        box = w.Dropdown(options=f.choices, value=f.value if f.value in f.choices else f.choices[0], **kw)
+        box = make(w.Dropdown, options=f.choices, value=f.value if f.value in f.choices else f.choices[0])
     elif f.value is None:
-        box = w.Text(value="", placeholder=f.allowed[:60], **kw)
+        box = make(w.Text, value="", placeholder=f.allowed[:60])
     elif f.kind == "float" and f.minimum is not None and f.maximum is not None:
-        box = w.BoundedFloatText(value=f.value, min=f.minimum, max=f.maximum, **kw)
+        box = make(w.BoundedFloatText, value=f.value, min=f.minimum, max=f.maximum)
     elif f.kind == "float":
-        box = w.FloatText(value=f.value or 0.0, **kw)
+        box = make(w.FloatText, value=f.value or 0.0)
     elif f.kind == "integer":
-        box = w.BoundedIntText(value=f.value, min=int(f.minimum if f.minimum is not None else -2**31),
-                               max=int(f.maximum if f.maximum is not None else 2**31 - 1), **kw)
+        box = make(w.BoundedIntText, value=f.value, min=int(f.minimum if f.minimum is not None else -2**31),
+                   max=int(f.maximum if f.maximum is not None else 2**31 - 1))
     else:
-        box = w.Text(value="" if f.value is None else str(f.value), placeholder=f.allowed[:60], **kw)
+        box = make(w.Text, value="" if f.value is None else str(f.value), placeholder=f.allowed[:60])
     if isinstance(box, (w.BoundedFloatText, w.BoundedIntText)):
         box.continuous_update = False  # out-of-bounds typing is clamped by the box itself
     if isinstance(box, w.Text):  # an empty text is an unset (None) optional value
@@ -50,15 +79,17 @@ class QueryPanel(w.VBox):
 
     def __init__(self, state: QueryState, on_submit: Callable[[dict], None] | None = None) -> None:
         self.state, self.on_submit, self._busy = state, on_submit, False
-        self.instrument = w.Dropdown(description="instrument", options=state.instruments, value=state.instrument)
-        self.product = w.Dropdown(description="product", options=state.products, value=state.product)
-        self.form = w.VBox()
-        self.resolve_btn = w.Button(description="resolve name", icon="search")
-        self.check_btn = w.Button(description="count windows", icon="check")
-        self.submit_btn = w.Button(description="Submit", button_style="primary", icon="play")
-        self.code_btn = w.Button(description="show the code", icon="code")
-        self.message = w.HTML()
-        self.code = w.HTML()
+        self.shared = sh = Shared()
+        self.instrument = sh.make(w.Dropdown, description="instrument", options=state.instruments,
+                                  value=state.instrument)
+        self.product = sh.make(w.Dropdown, description="product", options=state.products, value=state.product)
+        self.form = w.VBox(layout=sh.layout())
+        self.resolve_btn = sh.make(w.Button, description="resolve name", icon="search")
+        self.check_btn = sh.make(w.Button, description="count windows", icon="check")
+        self.submit_btn = sh.make(w.Button, description="Submit", button_style="primary", icon="play")
+        self.code_btn = sh.make(w.Button, description="show the code", icon="code")
+        self.message = sh.make(w.HTML)
+        self.code = sh.make(w.HTML)
         self.instrument.observe(lambda c: self._select(c["new"], None), names="value")
         self.product.observe(lambda c: c["new"] and self._select(self.instrument.value, c["new"]), names="value")
         self.resolve_btn.on_click(lambda _: self._run(state.resolve))
@@ -67,8 +98,9 @@ class QueryPanel(w.VBox):
         self.code_btn.on_click(lambda _: self._show_code())
         state.observe(lambda _: self._draw_messages(), names=["message", "error"])
         self._draw_form()
-        buttons = w.HBox([self.resolve_btn, self.check_btn, self.submit_btn, self.code_btn])
-        super().__init__([w.HBox([self.instrument, self.product]), self.form, buttons, self.message, self.code])
+        buttons = w.HBox([self.resolve_btn, self.check_btn, self.submit_btn, self.code_btn], layout=sh.layout())
+        super().__init__([w.HBox([self.instrument, self.product], layout=sh.layout()), self.form, buttons,
+                          self.message, self.code], layout=sh.layout())
         self.add_class("mmoda-query")
 
     def _select(self, instrument: str, product: str | None) -> None:
@@ -89,10 +121,9 @@ class QueryPanel(w.VBox):
         Three widget models a row, layouts shared: every model is a message and a view in the
         browser, and the form is most of the panel's first render.
         """
-        rows = []
-        box_layout, info_layout, row_layout = w.Layout(width="340px"), w.Layout(margin="0 0 0 8px"), w.Layout()
+        rows, sh = [], self.shared
         for f in self.state.fields:
-            info = w.HTML(layout=info_layout)
+            info = sh.make(w.HTML, layout={"margin": "0 0 0 8px"})
             info.add_class(f"mmoda-field-{f.name}")
             note = f"<span style='color:#666;font-size:85%'>{html.escape(f.note or f.help)}</span>"
 
@@ -102,7 +133,7 @@ class QueryPanel(w.VBox):
 
             show()
             f.observe(show, names="error")
-            rows.append(w.HBox([field_widget(f, box_layout), info], layout=row_layout))
+            rows.append(w.HBox([field_widget(f, sh), info], layout=sh.layout()))
         self.form.children = rows
 
     def _draw_messages(self) -> None:
