@@ -170,13 +170,14 @@ class SkyView(w.VBox):
             self.show_mosaic(sig_hdu, catalog, title, fov)
 
     def prime(self) -> None:
-        """Before the first mosaic: a tiny transparent image layer under the name the mosaic
-        will replace, so that aladin-lite compiles its image shaders now, not after Submit."""
+        """Before the first mosaic: a tiny transparent image layer ("start-up", 8×8 pixels at
+        RA 0, Dec 0), so that aladin-lite compiles its image shaders now, not after Submit. Not
+        the mosaic's name: two images loading under one name, the later parsed would win."""
         if self.sig_hdu is None:
             header = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 0.0, "CRVAL2": 0.0,
                                   "CRPIX1": 4.5, "CRPIX2": 4.5, "CDELT1": -0.1, "CDELT2": 0.1})
             self.aladin.add_fits(fits.HDUList([fits.PrimaryHDU(np.zeros((8, 8), np.float32), header)]),
-                                 name="significance", img_format="fits", opacity=0.0, min_cut=-3.0, max_cut=10.0)
+                                 name="start-up", img_format="fits", opacity=0.0, min_cut=-3.0, max_cut=10.0)
 
     def show_mosaic(self, sig_hdu: Any, catalog: Any = None, title: str = "", fov: float | None = None) -> None:
         """This mosaic's significance map and sources in the view (an earlier one's replaced).
