@@ -32,6 +32,7 @@ __all__ = [
     "Product",
     "ProductFile",
     "ProductSet",
+    "progress_span",
 ]
 
 #: Keys the dispatcher protocol accepts on every request without declaring them.
@@ -198,3 +199,24 @@ class Instrument:
                 for name, prod in self.products.items()
             },
         }
+
+
+class progress_span:
+    """Map a ``map_reduce``'s 0–1 progress into [lo, hi] of the whole request (a context manager:
+    a product with several passes reports one bar, not one per pass)."""
+
+    def __init__(self, ctx: Any, lo: float, hi: float) -> None:
+        self.ctx, self.lo, self.hi = ctx, lo, hi
+
+    def __enter__(self):
+        orig = self.ctx.progress
+        self.had = "progress" in vars(self.ctx)
+        self.orig = orig
+        self.ctx.progress = lambda f, m="": orig(self.lo + (self.hi - self.lo) * f, m)
+        return self
+
+    def __exit__(self, *exc):
+        if self.had:
+            self.ctx.progress = self.orig
+        else:
+            del self.ctx.progress

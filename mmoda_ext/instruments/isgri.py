@@ -37,7 +37,7 @@ from ._isgri_window import (
     image_task,
     rate_task,
 )
-from .base import Instrument, Product, ProductFile, ProductSet
+from .base import Instrument, Product, ProductFile, ProductSet, progress_span
 from .params import Float, Integer, ScwList, Select
 
 __all__ = ["Isgri", "IsgriImage", "isgri_params", "detect"]
@@ -94,7 +94,7 @@ class IsgriImage(Product):
         ref = ArchiveRef.of(archive)
         n = len(windows)
 
-        with _progress_span(ctx, 0.02, 0.80):
+        with progress_span(ctx, 0.02, 0.80):
             plan = ImagePlan(ref, e1, e2, mframe, cache=cache_root(ctx))
             sums = ctx.map_reduce(partial(image_task, plan), windows,
                                   _ImageSums.add, _ImageSums(mframe), label=windows_label(archive, windows),
@@ -222,7 +222,7 @@ def rates_at_refined_positions(ctx: Any, dets: list[dict[str, Any]], windows: An
     wr, w = zero[0], zero[1]
     for it in range(REFINE_PASSES):
         last = it == REFINE_PASSES - 1 or not any(refine)
-        with _progress_span(ctx, 0.83 + 0.14 * it / REFINE_PASSES, 0.83 + 0.14 * (it + 1) / REFINE_PASSES):
+        with progress_span(ctx, 0.83 + 0.14 * it / REFINE_PASSES, 0.83 + 0.14 * (it + 1) / REFINE_PASSES):
             pos = tuple((d["ra"], d["dec"]) for d in dets)
             wr, w, fisher, grad = ctx.map_reduce(
                 task_for(pos, () if last else refine), windows, _sum_pair, zero,
@@ -233,26 +233,6 @@ def rates_at_refined_positions(ctx: Any, dets: list[dict[str, Any]], windows: An
         if max(moved) < REFINE_CONVERGED_ARCMIN:  # the rates of this pass are those at the final positions
             break
     return wr, w
-
-
-class _progress_span:
-    """Map a map_reduce's 0–1 progress into [lo, hi] of the whole request."""
-
-    def __init__(self, ctx: Any, lo: float, hi: float) -> None:
-        self.ctx, self.lo, self.hi = ctx, lo, hi
-
-    def __enter__(self):
-        orig = self.ctx.progress
-        self.had = "progress" in vars(self.ctx)
-        self.orig = orig
-        self.ctx.progress = lambda f, m="": orig(self.lo + (self.hi - self.lo) * f, m)
-        return self
-
-    def __exit__(self, *exc):
-        if self.had:
-            self.ctx.progress = self.orig
-        else:
-            del self.ctx.progress
 
 
 def detect(mos: DecodedImage, frame, sky: Any, threshold: float,

@@ -34,8 +34,8 @@ from ._isgri_window import (
     empty_mosaic,
     field_centre,
 )
-from .base import Instrument, Product, ProductFile, ProductSet
-from .isgri import _progress_span, detect, rates_at_refined_positions
+from .base import Instrument, Product, ProductFile, ProductSet, progress_span
+from .isgri import detect, rates_at_refined_positions
 from .params import Float, Integer, ScwList, Select
 
 __all__ = ["Jemx", "jemx_params", "jemx_windows"]
@@ -353,7 +353,7 @@ class JemxImage(_JemxProduct):
                 lookups["hits" if res["cached"] else "misses"] += 1
             return acc.add(res["part"])
 
-        with _progress_span(ctx, 0.02, 0.80):
+        with progress_span(ctx, 0.02, 0.80):
             acc = ctx.map_reduce(partial(image_task, plan), windows, fold, MosaicAccumulator(mframe),
                                  label=f"JEM-X{unit} science windows")
         mos = acc.result()
@@ -431,7 +431,7 @@ class JemxSpectrum(_JemxProduct):
                     acc[name] = dict(r)
             return acc
 
-        with _progress_span(ctx, 0.02, 0.95):
+        with progress_span(ctx, 0.02, 0.95):
             acc = ctx.map_reduce(partial(spectrum_task, self._plan(params, ctx, sources=tuple(srcs))),
                                  windows, fold, {}, label=f"JEM-X{unit} spectra")
         products = []
@@ -498,7 +498,7 @@ class JemxLightCurve(_JemxProduct):
             acc["deadc"].append(res["deadc"])
             return acc
 
-        with _progress_span(ctx, 0.02, 0.95):
+        with progress_span(ctx, 0.02, 0.95):
             acc = ctx.map_reduce(partial(lc_task, plan), windows, fold, {"rows": {}, "deadc": []},
                                  label=f"JEM-X{unit} light curves")
         products = []
