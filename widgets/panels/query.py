@@ -21,21 +21,19 @@ class Shared:
     object for the browser to build before the panel shows."""
 
     def __init__(self) -> None:
-        self._styles: dict[tuple, w.Widget] = {}
-        self._layouts: dict[tuple, w.Layout] = {}
+        self._models: dict[tuple, w.Widget] = {}
+
+    def _one(self, klass: type, kw: dict) -> w.Widget:
+        key = (klass, tuple(sorted(kw.items())))
+        if key not in self._models:
+            self._models[key] = klass(**kw)
+        return self._models[key]
 
     def style(self, cls: type, **kw: str) -> w.Widget:
-        klass = cls.style.klass  # the Style class this widget class takes
-        key = (klass, tuple(sorted(kw.items())))
-        if key not in self._styles:
-            self._styles[key] = klass(**kw)
-        return self._styles[key]
+        return self._one(cls.style.klass, kw)  # the Style class this widget class takes
 
     def layout(self, **kw: str) -> w.Layout:
-        key = tuple(sorted(kw.items()))
-        if key not in self._layouts:
-            self._layouts[key] = w.Layout(**kw)
-        return self._layouts[key]
+        return self._one(w.Layout, kw)
 
     def make(self, cls: type, layout: dict | None = None, style: dict | None = None, **kw: object) -> w.Widget:
         """``cls(**kw)`` with the shared style and layout."""

@@ -165,7 +165,6 @@ class SkyView(w.VBox):
         super().__init__([self.status, self.aladin, self.fallback])
         self.add_class("mmoda-skyview")
         self.aladin.observe(self._loaded, names="_is_loaded")
-        self._where: tuple[SkyCoord, float] | None = None
         if sig_hdu is not None:
             self.show_mosaic(sig_hdu, catalog, title, fov)
 
@@ -185,9 +184,10 @@ class SkyView(w.VBox):
         ``fov`` (degrees across the view) defaults to the central half of the mosaic, where the
         requested source is: its neighbours stand out; the mouse wheel shows the rest."""
         self.sig_hdu, self.catalog, self.title = sig_hdu, catalog, title
-        self._where = (SkyCoord(sig_hdu.header["CRVAL1"], sig_hdu.header["CRVAL2"], unit="deg"),
-                       fov or 0.3 * abs(sig_hdu.header.get("CDELT1", 0.08)) * max(sig_hdu.data.shape))
-        self._point()
+        target = SkyCoord(sig_hdu.header["CRVAL1"], sig_hdu.header["CRVAL2"], unit="deg")
+        fov = fov or 0.3 * abs(sig_hdu.header.get("CDELT1", 0.08)) * max(sig_hdu.data.shape)
+        self.aladin.target, self.aladin.fov = target, fov
+        self.aladin._mmoda_view = {"ra": float(target.ra.deg), "dec": float(target.dec.deg), "fov": float(fov)}
         if "sources" in self.aladin._overlay_manager:  # the image layer is replaced by its name
             self.aladin.remove_overlay("sources")
         lo, hi = significance_cuts(sig_hdu.data)
@@ -203,16 +203,12 @@ class SkyView(w.VBox):
                                   label_color="#00e5ff")
         if self.aladin._is_loaded:
             self._loaded({"new": True})
+        elif self._timer is not None and not self._timer.is_alive():  # the view gave up already
+            self._give_up()
         elif self._timer is None:
             self._timer = threading.Timer(self.timeout, self._give_up)
             self._timer.daemon = True
             self._timer.start()
-
-    def _point(self) -> None:
-        if self._where is not None:
-            target, fov = self._where
-            self.aladin.target, self.aladin.fov = target, fov
-            self.aladin._mmoda_view = {"ra": float(target.ra.deg), "dec": float(target.dec.deg), "fov": float(fov)}
 
     def _loaded(self, change: dict) -> None:
         if change["new"] and self.sig_hdu is not None:
